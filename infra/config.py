@@ -1,0 +1,639 @@
+"""The environment model: the only schema of `environments/*.yaml`.
+
+Every difference between `local`, `dev`, `qa` and `prod` is a value in one of those files, validated
+here once and passed down to the stacks, the Airflow configuration builder and the CLI. Models forbid
+unknown keys (a typo must never be silently ignored) and every field says what it is for: that
+description is what a user reads when they get it wrong.
+
+    env = load_environment("prod")        # environments/prod.yaml
+    envs = load_all(runtime="gke")        # every GCP environment; one bad file stops them all
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from infra.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS_DIR = ROOT / "environments"
+
+# Short enough that every derived GCP name (service accounts: 30 chars) still fits.
+ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,13}[a-z0-9]$")
+RESOURCE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+LABEL_KEY = r"^[a-z][a-z0-9_-]{0,62}$"
+LABEL_VALUE = r"^[a-z0-9_-]{0,63}$"
+
+
+def fail(message: str) -> PydanticCustomError:
+    """A validation error whose message is shown to the user as is."""
+    return PydanticCustomError("config", "{message}", {"message": message})
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+Labels = dict[
+    Annotated[str, Field(pattern=LABEL_KEY)],
+    Annotated[str, Field(pattern=LABEL_VALUE)],
+]
+
+
+# --- GCP placement -------------------------------------------------------------------------------
+
+
+class Gcp(StrictModel):
+    project_id: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+        description="GCP project ID that holds the environment (6-30 chars, lowercase, digits, dashes).",
+    )
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+[0-9]+$", description="GCP region, e.g. europe-west1.")
+    zones: list[str] = Field(
+        min_length=1,
+        description="Zones inside the region for nodes; a zonal cluster uses the first one.",
+    )
+    state_bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
+        description="GCS bucket holding Terraform state; the first deploy creates it if missing.",
+    )
+
+    @field_validator("zones")
+    @classmethod
+    def _zones_in_region(cls, zones: list[str], info) -> list[str]:
+        region = info.data.get("region")
+        for zone in zones:
+            if region and not re.fullmatch(rf"{re.escape(region)}-[a-z]", zone):
+                raise fail(f"zone must be in region {region} (like {region}-b), got {zone!r}")
+        if len(set(zones)) != len(zones):
+            raise fail(f"zones must not repeat, got {zones}")
+        return zones
+
+
+# --- Network -------------------------------------------------------------------------------------
+
+
+class AuthorizedNetwork(StrictModel):
+    name: str = Field(min_length=1, description="Who this range belongs to, shown in the GKE console.")
+    cidr: ipaddress.IPv4Network = Field(description="CIDR allowed to reach the GKE control plane.")
+
+
+class Network(StrictModel):
+    nodes_cidr: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("10.10.0.0/20"),
+        description="Primary range of the subnet; GKE nodes get addresses here. Changing it recreates the subnet.",
+    )
+    pods_cidr: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("10.20.0.0/16"),
+        description="Secondary range for pods. Changing it recreates the cluster.",
+    )
+    services_cidr: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("10.30.0.0/20"),
+        description="Secondary range for Kubernetes services. Changing it recreates the cluster.",
+    )
+    control_plane_cidr: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("172.16.0.0/28"),
+        description="The /28 that the private GKE control plane lives in. Changing it recreates the cluster.",
+    )
+    private_service_access_cidr: ipaddress.IPv4Network = Field(
+        default=ipaddress.IPv4Network("10.40.0.0/20"),
+        description="Range reserved for Google-managed services (Cloud SQL private IP); /24 or larger.",
+    )
+    authorized_networks: list[AuthorizedNetwork] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach the cluster's control plane (VPN, CI runners).",
+    )
+    flow_log_sampling: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Fraction of VPC flow logs kept (0 to 1)."
+    )
+
+    @field_validator("control_plane_cidr")
+    @classmethod
+    def _control_plane_is_28(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if value.prefixlen != 28:
+            raise fail(f"must be a /28 (GKE requires it), got '{value}'")
+        return value
+
+    @field_validator("private_service_access_cidr")
+    @classmethod
+    def _psa_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if value.prefixlen > 24:
+            raise fail(f"must be /24 or larger (Cloud SQL needs room), got '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Network:
+        seen: list[tuple[str, ipaddress.IPv4Network]] = []
+        for key in ("nodes_cidr", "pods_cidr", "services_cidr", "control_plane_cidr", "private_service_access_cidr"):
+            cidr = getattr(self, key)
+            for other_key, other in seen:
+                if cidr.overlaps(other):
+                    raise PydanticCustomError(
+                        "config_at",
+                        "{message}",
+                        {"message": f"{cidr} overlaps {other_key} ({other})", "key": key},
+                    )
+            seen.append((key, cidr))
+        return self
+
+
+# --- GKE -----------------------------------------------------------------------------------------
+
+
+class Taint(StrictModel):
+    key: str = Field(min_length=1, description="Taint key.")
+    value: str = Field(description="Taint value.")
+    effect: Literal["NO_SCHEDULE", "PREFER_NO_SCHEDULE", "NO_EXECUTE"] = Field(description="Taint effect.")
+
+
+class NodePool(StrictModel):
+    name: str = Field(pattern=RESOURCE_NAME, max_length=40, description="Node pool name (lowercase, dashes).")
+    machine_type: str = Field(
+        default="e2-standard-4", pattern=r"^[a-z][a-z0-9]*-[a-z0-9-]+$", description="Compute Engine machine type."
+    )
+    min_nodes: int = Field(default=1, ge=0, le=1000, description="Autoscaling minimum per zone.")
+    max_nodes: int = Field(default=3, ge=0, le=1000, description="Autoscaling maximum per zone; >= min_nodes.")
+    spot: bool = Field(default=False, description="Use Spot VMs (cheap, can be reclaimed at any time).")
+    disk_size_gb: int = Field(default=100, ge=10, le=65536, description="Boot disk size in GB.")
+    disk_type: Literal["pd-standard", "pd-balanced", "pd-ssd"] = Field(
+        default="pd-balanced", description="Boot disk type."
+    )
+    labels: Labels = Field(default_factory=dict, description="Kubernetes labels on the nodes.")
+    taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints on the nodes.")
+
+    @field_validator("max_nodes")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info) -> int:
+        minimum = info.data.get("min_nodes")
+        if minimum is not None and value < minimum:
+            raise fail(f"must be >= min_nodes ({minimum}), got {value}")
+        if value == 0:
+            raise fail("must be >= 1 (a pool that can never have a node is useless), got 0")
+        return value
+
+
+WEEKDAYS = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+class GkeMaintenance(StrictModel):
+    days: list[WEEKDAYS] = Field(default=["SA", "SU"], min_length=1, description="Days GKE may upgrade (UTC).")
+    start_time: time = Field(default=time(2, 0), description="Start of the window, HH:MM UTC.")
+    duration_hours: int = Field(default=6, ge=4, le=24, description="Window length in hours (GKE needs >= 4).")
+
+
+class Gke(StrictModel):
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field(
+        default="REGULAR", description="GKE release channel that drives control plane and node upgrades."
+    )
+    regional: bool = Field(
+        default=True, description="Regional control plane (three replicas) instead of zonal. Changing it recreates the cluster."
+    )
+    node_pools: list[NodePool] = Field(
+        default_factory=lambda: [NodePool(name="default-pool-v1")],
+        min_length=1,
+        description="Node pools; the default pool GKE creates is removed.",
+    )
+    maintenance: GkeMaintenance = Field(default_factory=GkeMaintenance, description="When GKE may upgrade.")
+    deletion_protection: bool = Field(default=True, description="Refuse `terraform destroy` of the cluster.")
+
+    @field_validator("node_pools")
+    @classmethod
+    def _unique_pool_names(cls, pools: list[NodePool]) -> list[NodePool]:
+        names = [pool.name for pool in pools]
+        for name in names:
+            if names.count(name) > 1:
+                raise fail(f"node pool names must be unique, got {name!r} twice")
+        return pools
+
+
+# --- Cloud SQL -----------------------------------------------------------------------------------
+
+TIER_RE = re.compile(r"^db-custom-(\d+)-(\d+)$|^db-(f1-micro|g1-small)$|^db-(n1|n2|e2)-(standard|highmem)-\d+$")
+
+
+class DatabaseBackups(StrictModel):
+    enabled: bool = Field(default=True, description="Daily automated backups.")
+    start_time: time = Field(default=time(1, 0), description="Start of the daily backup window, HH:MM UTC.")
+    point_in_time_recovery: bool = Field(default=True, description="Keep WAL for point-in-time recovery.")
+    retained_backups: int = Field(default=7, ge=1, le=365, description="How many daily backups to keep.")
+    transaction_log_retention_days: int = Field(
+        default=7, ge=1, le=7, description="Days of WAL kept for point-in-time recovery (1-7)."
+    )
+
+    @field_validator("point_in_time_recovery")
+    @classmethod
+    def _pitr_needs_backups(cls, value: bool, info) -> bool:
+        if value and info.data.get("enabled") is False:
+            raise fail("needs backups enabled (enabled: true), got true")
+        return value
+
+
+class DatabaseMaintenance(StrictModel):
+    day: int = Field(default=7, ge=1, le=7, description="Day of week for Cloud SQL maintenance, 1 = Monday.")
+    hour: int = Field(default=3, ge=0, le=23, description="Hour (UTC) maintenance may start.")
+
+
+class Database(StrictModel):
+    postgres_version: int = Field(default=17, ge=13, le=18, description="PostgreSQL major version (13-18).")
+    tier: str = Field(
+        default="db-custom-2-7680",
+        description="Machine tier: db-custom-<vCPUs>-<MiB>, db-f1-micro, db-g1-small or db-n1-standard-N.",
+    )
+    high_availability: bool = Field(default=False, description="Regional (HA) instance with a standby in another zone.")
+    disk_size_gb: int = Field(default=20, ge=10, le=65536, description="Initial SSD size in GB; it grows automatically.")
+    disk_autoresize_limit_gb: int = Field(default=0, ge=0, description="Upper bound for automatic growth; 0 = none.")
+    backups: DatabaseBackups = Field(default_factory=DatabaseBackups, description="Backups and point-in-time recovery.")
+    maintenance: DatabaseMaintenance = Field(default_factory=DatabaseMaintenance, description="Maintenance window.")
+    deletion_protection: bool = Field(default=True, description="Refuse deletion of the instance.")
+    flags: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$")], str] = Field(
+        default_factory=dict, description="Extra PostgreSQL flags (e.g. max_connections), added to the logging flags."
+    )
+
+    @field_validator("tier")
+    @classmethod
+    def _tier_format(cls, value: str) -> str:
+        match = TIER_RE.match(value)
+        if not match:
+            raise fail(f"must look like db-custom-<vCPUs>-<MiB> (e.g. db-custom-2-7680), got {value!r}")
+        if match.group(1):
+            cpus, mib = int(match.group(1)), int(match.group(2))
+            if cpus != 1 and cpus % 2:
+                raise fail(f"vCPUs must be 1 or an even number, got {value!r}")
+            if mib % 256 or not (921 * cpus <= mib <= 6656 * cpus):
+                raise fail(f"memory must be a multiple of 256 MiB and 0.9-6.5 GiB per vCPU, got {value!r}")
+        return value
+
+
+# --- Logging -------------------------------------------------------------------------------------
+
+
+class LogSink(StrictModel):
+    name: str = Field(pattern=RESOURCE_NAME, max_length=40, description="Short name of the sink (airflow, gke, ...).")
+    filter: str = Field(min_length=1, description="Cloud Logging filter selecting the entries this sink routes.")
+
+
+class LifecycleRule(StrictModel):
+    age_days: int = Field(ge=1, description="Object age in days after which the class changes.")
+    storage_class: Literal["NEARLINE", "COLDLINE", "ARCHIVE"] = Field(description="Colder class to move to.")
+
+
+DEFAULT_SINKS = [
+    LogSink(name="airflow", filter='resource.type="k8s_container" AND resource.labels.namespace_name="airflow"'),
+    LogSink(name="gke", filter='resource.type=("gke_cluster" OR "k8s_cluster" OR "gke_nodepool")'),
+    LogSink(name="cloudsql", filter='resource.type="cloudsql_database"'),
+]
+
+
+class LogArchive(StrictModel):
+    retention_days: int | None = Field(
+        default=365, ge=1, description="Objects cannot be deleted before this age; null = no retention policy."
+    )
+    retention_locked: bool = Field(
+        default=False, description="Lock the retention policy. IRREVERSIBLE: the bucket keeps it forever."
+    )
+    lifecycle: list[LifecycleRule] = Field(
+        default_factory=lambda: [
+            LifecycleRule(age_days=30, storage_class="NEARLINE"),
+            LifecycleRule(age_days=90, storage_class="COLDLINE"),
+            LifecycleRule(age_days=365, storage_class="ARCHIVE"),
+        ],
+        description="Move archived logs to colder storage classes as they age.",
+    )
+
+    @field_validator("retention_locked")
+    @classmethod
+    def _lock_needs_period(cls, value: bool, info) -> bool:
+        if value and info.data.get("retention_days") is None and "retention_days" in info.data:
+            raise fail("needs retention_days to be set (a lock without a period locks nothing), got true")
+        return value
+
+
+class Logging(StrictModel):
+    sinks: list[LogSink] = Field(
+        default_factory=lambda: list(DEFAULT_SINKS),
+        description="Log sinks; each routes its filter to the archive bucket and to the log bucket.",
+    )
+    archive: LogArchive = Field(default_factory=LogArchive, description="GCS bucket keeping a copy of all routed logs.")
+    log_bucket_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Retention of the Cloud Logging bucket (searchable logs)."
+    )
+    task_logs_retention_days: int = Field(
+        default=90, ge=1, description="Age after which Airflow task logs (remote logging bucket) are deleted."
+    )
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique_sinks(cls, sinks: list[LogSink]) -> list[LogSink]:
+        names = [sink.name for sink in sinks]
+        for name in names:
+            if names.count(name) > 1:
+                raise fail(f"sink names must be unique, got {name!r} twice")
+        return sinks
+
+
+# --- Airflow -------------------------------------------------------------------------------------
+
+
+class Replicas(StrictModel):
+    api_server: int = Field(default=1, ge=1, le=20, description="API server (UI) replicas.")
+    scheduler: int = Field(default=1, ge=1, le=10, description="Scheduler replicas (Airflow 3 runs several safely).")
+    dag_processor: int = Field(default=1, ge=1, le=10, description="DAG processor replicas.")
+    triggerer: int = Field(default=1, ge=0, le=10, description="Triggerer replicas (0 disables deferrable tasks).")
+    workers: int = Field(default=1, ge=0, le=100, description="Celery workers (CeleryExecutor only).")
+
+
+class DagSource(StrictModel):
+    repo_url: str | None = Field(
+        default=None,
+        description="Git repository with the company's DAGs (URL or local path); null = the project's dags/ folder.",
+    )
+    branch: str = Field(default="main", min_length=1, description="Branch the DAG bundle tracks.")
+    subdir: str = Field(default="", description="Folder inside the repository holding the DAGs.")
+    refresh_seconds: int = Field(default=60, ge=5, description="How often the bundle is refreshed from git.")
+
+    @field_validator("subdir")
+    @classmethod
+    def _relative_subdir(cls, value: str) -> str:
+        if value.startswith("/") or ".." in Path(value).parts:
+            raise fail(f"must be a path inside the repository, got {value!r}")
+        return value
+
+
+class Canary(StrictModel):
+    interval_minutes: int = Field(default=5, ge=1, le=60, description="How often system_canary runs.")
+    max_age_minutes: int = Field(
+        default=15, ge=2, description="Scheduler probe fails when no canary run was created for this long."
+    )
+
+    @field_validator("max_age_minutes")
+    @classmethod
+    def _longer_than_interval(cls, value: int, info) -> int:
+        interval = info.data.get("interval_minutes")
+        if interval is not None and value < 2 * interval:
+            raise fail(f"must be >= 2 x interval_minutes ({2 * interval}) to avoid false restarts, got {value}")
+        return value
+
+
+class QueuedWatch(StrictModel):
+    warn_after_minutes: int = Field(
+        default=15, ge=1, description="system_queued_watch alerts on tasks queued longer than this."
+    )
+
+
+ConfigValue = str | int | float | bool
+
+
+class Airflow(StrictModel):
+    version: str = Field(default="3.3.2", pattern=r"^3\.\d+\.\d+$", description="Apache Airflow version (3.x).")
+    chart_version: str = Field(
+        default="1.19.0", pattern=r"^\d+\.\d+\.\d+$", description="Version of the official Apache Airflow Helm chart."
+    )
+    executor: Literal["LocalExecutor", "KubernetesExecutor", "CeleryExecutor"] = Field(
+        default="KubernetesExecutor", description="Executor; LocalExecutor locally, KubernetesExecutor on GKE."
+    )
+    namespace: str = Field(default="airflow", pattern=RESOURCE_NAME, description="Kubernetes namespace.")
+    replicas: Replicas = Field(default_factory=Replicas, description="Replica counts per component.")
+    parallelism: int = Field(default=32, ge=1, description="Maximum task instances running at once.")
+    dags: DagSource = Field(default_factory=DagSource, description="Where DAGs come from.")
+    task_queued_timeout_minutes: int = Field(
+        default=30, ge=1, description="Tasks queued longer than this are failed and retried by the scheduler."
+    )
+    canary: Canary = Field(default_factory=Canary, description="The scheduler canary DAG and its probe.")
+    queued_watch: QueuedWatch = Field(default_factory=QueuedWatch, description="The stuck-queued watch DAG.")
+    config_overrides: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")],
+        dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ConfigValue],
+    ] = Field(
+        default_factory=dict,
+        description="Raw airflow.cfg overrides, section -> key -> value; applied last.",
+    )
+
+
+class Alerts(StrictModel):
+    slack_channel: str | None = Field(
+        default=None, pattern=r"^#[a-z0-9][a-z0-9_-]{0,79}$", description="Slack channel for ETL progress, e.g. #etl."
+    )
+    pagerduty_service: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="PagerDuty service (routing key stored in Secret Manager) paged after the last retry.",
+    )
+
+
+class Local(StrictModel):
+    folder: str = Field(default=".local", description="Where local data, logs and pid files live (git-ignored).")
+    postgres_port: int = Field(default=55432, ge=1024, le=65535, description="Port of the embedded PostgreSQL.")
+    api_port: int = Field(default=8080, ge=1024, le=65535, description="Port of the Airflow API server and UI.")
+    scheduler_health_port: int = Field(
+        default=8974, ge=1024, le=65535, description="Port of the scheduler's own health check server."
+    )
+
+    @field_validator("scheduler_health_port")
+    @classmethod
+    def _distinct_ports(cls, value: int, info) -> int:
+        ports = {k: v for k, v in info.data.items() if k.endswith("_port")}
+        for key, port in ports.items():
+            if port == value:
+                raise fail(f"must differ from {key} ({port}), got {value}")
+        return value
+
+
+# --- The environment -----------------------------------------------------------------------------
+
+
+class Environment(StrictModel):
+    """One environment, as read from environments/<name>.yaml."""
+
+    name: str = Field(description="The environment's name: its file name without .yaml.")
+    runtime: Literal["gke", "local"] = Field(
+        description="gke: GCP infrastructure and a cluster; local: everything on this machine."
+    )
+    protected: bool = Field(
+        default=False,
+        description="Deploys need a clean tree on main and a typed confirmation; destroy needs --force.",
+    )
+    labels: Labels = Field(default_factory=dict, description="Labels put on every GCP resource that takes them.")
+    gcp: Gcp | None = Field(default=None, description="Project, region and state bucket (runtime gke only).")
+    network: Network = Field(default_factory=Network, description="VPC ranges and control-plane access.")
+    gke: Gke = Field(default_factory=Gke, description="The GKE cluster and its node pools.")
+    database: Database = Field(default_factory=Database, description="Cloud SQL for PostgreSQL (metadata DB).")
+    logging: Logging = Field(default_factory=Logging, description="Log sinks, archive bucket and retention.")
+    airflow: Airflow = Field(default_factory=Airflow, description="Airflow itself.")
+    alerts: Alerts = Field(default_factory=Alerts, description="Where alerts go.")
+    local: Local = Field(default_factory=Local, description="Ports and folder of the local runtime (runtime local).")
+
+    @model_validator(mode="after")
+    def _runtime_sections(self) -> Environment:
+        if self.runtime == "gke" and self.gcp is None:
+            raise PydanticCustomError(
+                "config_at", "{message}", {"message": "required for runtime gke", "key": "gcp"}
+            )
+        if self.runtime == "local" and self.gcp is not None:
+            raise PydanticCustomError(
+                "config_at", "{message}", {"message": "only used with runtime gke, remove it", "key": "gcp"}
+            )
+        return self
+
+
+# --- Loading -------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The keys allowed at `loc` (for 'did you mean' on unknown keys)."""
+    model: Any = Environment
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+            args = getattr(candidate, "__args__", ())
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            if models:
+                model = models[0]
+                break
+        else:
+            return []
+    return [name for name in getattr(model, "model_fields", {}) if name != "name" or model is not Environment]
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(error: dict) -> tuple[tuple, str]:
+    loc, kind, ctx = tuple(error["loc"]), error["type"], error.get("ctx") or {}
+    if kind == "config_at":
+        return loc + (ctx["key"],), ctx["message"]
+    if kind == "config":
+        return loc, ctx["message"]
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return loc, f"unknown key{hint}"
+    if kind == "missing":
+        return loc, "required key is missing"
+    if kind in ("literal_error", "enum"):
+        return loc, f"must be one of {ctx.get('expected')}, got {_show(error['input'])}"
+    if kind == "string_pattern_mismatch":
+        return loc, f"must match {ctx.get('pattern')}, got {_show(error['input'])}"
+    message = error["msg"].removeprefix("Value error, ")
+    message = message[0].lower() + message[1:]
+    return loc, f"{message}, got {_show(error['input'])}"
+
+
+def parse_environment(name: str, data: Any, source: str) -> Environment:
+    """Validate already-loaded YAML `data` for environment `name`; `source` names the file in errors."""
+    if not ENV_NAME_RE.match(name):
+        raise ConfigError(
+            f"{source}: environment name must be 2-15 chars of lowercase letters, digits and dashes, got {name!r}"
+        )
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty; it needs at least `runtime: gke` or `runtime: local`")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: must be a mapping of keys to values, got {type(data).__name__}")
+    if "name" in data:
+        raise ConfigError(f"{source}: name: unknown key (the name is the file's name, {name!r})")
+    try:
+        return Environment.model_validate({**data, "name": name})
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc, message = _message(error)
+            lines.append(f"{source}: {_key_path(loc)}: {message}")
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+
+def environment_path(name_or_path: str | Path, root: Path | None = None) -> Path:
+    """environments/<name>.yaml for a name, or the path itself when given one."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        return Path(text)
+    return (root or ENVIRONMENTS_DIR) / f"{text}.yaml"
+
+
+def load_environment(name_or_path: str | Path, root: Path | None = None) -> Environment:
+    """Read and validate one environment; raises ConfigError with one line per problem."""
+    path = environment_path(name_or_path, root)
+    source = _display(path)
+    if not path.is_file():
+        known = ", ".join(list_environments(root or path.parent)) or "none"
+        raise ConfigError(f"{source}: no such environment file (known environments: {known})")
+    try:
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{source}{where}: invalid YAML: {exc.problem or exc.context}") from None
+    return parse_environment(path.stem, data, source)
+
+
+def list_environments(root: Path | None = None) -> list[str]:
+    """Names of the environment files, sorted."""
+    folder = root or ENVIRONMENTS_DIR
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def load_all(runtime: str | None = None, root: Path | None = None) -> list[Environment]:
+    """Every environment (optionally only one runtime); all files are checked before any is returned."""
+    envs, errors = [], []
+    for name in list_environments(root):
+        try:
+            envs.append(load_environment(name, root))
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return [env for env in envs if runtime is None or env.runtime == runtime]

@@ -1,0 +1,109 @@
+"""Operator CLI: `invoke --list` is the table of contents; every task is a call into infra/.
+
+Imports stay lazy: loading this file must not import CDK Terrain, Pulumi or GCP clients, so
+`invoke --list` answers in well under a second.
+"""
+
+from invoke import Collection, task
+
+ENV_HELP = "environment: the name of a file in environments/ (local, dev, qa, prod)"
+
+
+@task(help={"env": ENV_HELP + "; omit with --all", "all": "synthesize every GCP environment (runtime: gke)"})
+def synth(c, env=None, all=False):  # noqa: A002 - `--all` is the flag users type
+    """Synthesize Terraform JSON for GCP environments into cdktf.out/stacks/<env>/."""
+    from infra import cli
+
+    cli.guarded(cli.synth, env, all_envs=all)
+
+
+@task(help={"env": ENV_HELP + "; default: every GCP environment"})
+def policy(c, env=None):
+    """Run the checkov policy gate over the synthesized stacks (0 failed checks to pass)."""
+    from infra import cli
+
+    cli.guarded(cli.policy, env)
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "format": "text (default), markdown (for a PR comment) or json",
+        "out": "also write the report to this file",
+        "offline": "no credentials, no terraform: diff the synthesized working tree against --base",
+        "base": "git ref to compare with when --offline (default: merge base with main)",
+    }
+)
+def plan(c, env, format="text", out=None, offline=False, base=None):  # noqa: A002
+    """Show what a deploy of ENV would change; exit 0 = no changes, 2 = changes, 1 = error."""
+    from infra import cli
+
+    cli.guarded(cli.plan, env, fmt=format, out=out, offline=offline, base=base)
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "yes": "answer confirmations (needed without a terminal, e.g. in CI)",
+        "dry_run": "run every check and print each command it would run; change nothing",
+        "plan_file": "apply exactly this reviewed plan (refused if stale)",
+        "skip_k8s": "stop after the infrastructure; do not touch the cluster",
+    }
+)
+def deploy(c, env, yes=False, dry_run=False, plan_file=None, skip_k8s=False):
+    """Deploy ENV end to end: infrastructure, cluster, Airflow; or the local platform for `local`."""
+    from infra import cli
+
+    cli.guarded(cli.deploy, env, yes=yes, dry_run=dry_run, plan_file=plan_file, skip_k8s=skip_k8s)
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "yes": "answer the typed confirmation",
+        "dry_run": "print what would be destroyed and the commands; change nothing",
+        "force": "allow destroying a protected environment",
+        "purge": "local only: also delete data (database, logs)",
+    }
+)
+def destroy(c, env, yes=False, dry_run=False, force=False, purge=False):
+    """Tear ENV down (protected environments need --force); `local` stops every process."""
+    from infra import cli
+
+    cli.guarded(cli.destroy, env, yes=yes, dry_run=dry_run, force=force, purge=purge)
+
+
+@task(help={"env": ENV_HELP})
+def status(c, env):
+    """Health of ENV in one table; exit code is non-zero when anything is unhealthy."""
+    from infra import cli
+
+    cli.guarded(cli.status, env)
+
+
+@task(help={"env": ENV_HELP, "component": "api-server, scheduler, dag-processor, triggerer, postgres, supervisor", "follow": "keep printing new lines"})
+def logs(c, env, component=None, follow=False):
+    """Show the logs of the local platform's components."""
+    from infra import cli
+
+    cli.guarded(cli.logs, env, component=component, follow=follow)
+
+
+@task(name="validate", help={"path": "folder of pipeline YAML and DAG files (default: the project's dags/)"})
+def dags_validate(c, path=None):
+    """Validate pipeline YAML and import every DAG; one `file:line:col: message` per problem."""
+    from infra import cli
+
+    cli.guarded(cli.dags_validate, path)
+
+
+@task(name="graph", help={"pipeline": "pipeline name or path to its YAML", "out": "output .svg path (a .mmd is written beside it)"})
+def dags_graph(c, pipeline, out=None):
+    """Draw a pipeline's table dependency graph as SVG and Mermaid text."""
+    from infra import cli
+
+    cli.guarded(cli.dags_graph, pipeline, out=out)
+
+
+dags = Collection("dags", dags_validate, dags_graph)
+ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags)
