@@ -44,15 +44,17 @@ def _gcp_environments(env_name: str | None, all_envs: bool) -> list[Environment]
 def synth(env_name: str | None, *, all_envs: bool = False) -> int:
     if env_name is None and not all_envs:
         raise UserError("name an environment (invoke synth prod) or pass --all")
+    envs = _gcp_environments(env_name, all_envs)  # every file validated before synthesis is imported
     from infra.synth import synth_and_report
 
-    return synth_and_report(_gcp_environments(env_name, all_envs))
+    return synth_and_report(envs)
 
 
 def policy(env_name: str | None) -> int:
+    envs = _gcp_environments(env_name, env_name is None)
     from infra.policy import policy_gate
 
-    return policy_gate(_gcp_environments(env_name, env_name is None))
+    return policy_gate(envs)
 
 
 def plan(env_name: str, *, fmt: str, out: str | None, offline: bool, base: str | None) -> int:

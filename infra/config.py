@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
 from datetime import time
 from pathlib import Path
@@ -25,7 +26,8 @@ from pydantic_core import PydanticCustomError
 from infra.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
-ENVIRONMENTS_DIR = ROOT / "environments"
+# Overridable so a team can keep its environment files in a separate config repository (and tests use tmp dirs).
+ENVIRONMENTS_DIR = Path(os.environ.get("PLATFORM_ENVIRONMENTS_DIR", ROOT / "environments"))
 
 # Short enough that every derived GCP name (service accounts: 30 chars) still fits.
 ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,13}[a-z0-9]$")
