@@ -1,0 +1,92 @@
+"""Airflow's Google service account, bound through Workload Identity, with only the roles it needs.
+
+Airflow's pods run as the Kubernetes service account `<namespace>/airflow`; Workload Identity lets
+that account act as this Google service account, so no key file exists anywhere. Grants are as narrow
+as the resource allows: object admin on its own task-logs bucket only, secret accessor on its own
+secrets only (the connections by name prefix), Cloud SQL client + instance user for IAM database
+login through the Auth Proxy, and log writer. No basic role (owner/editor/viewer) is granted anywhere.
+"""
+
+from __future__ import annotations
+
+from cdktn_provider_google.project_iam_member import ProjectIamMember
+from cdktn_provider_google.secret_manager_secret_iam_member import SecretManagerSecretIamMember
+from cdktn_provider_google.service_account import ServiceAccount
+from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+from cdktn_provider_google.storage_bucket import StorageBucket
+from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
+from constructs import Construct
+
+from infra import naming
+from infra.config import Environment
+from stacks.secret_manager import AirflowSecrets
+
+# The Kubernetes service account every Airflow component runs as (the chart is told to use this one name).
+KUBERNETES_SERVICE_ACCOUNT = "airflow"
+
+PROJECT_ROLES = (
+    "roles/cloudsql.client",  # connect through the Cloud SQL Auth Proxy
+    "roles/cloudsql.instanceUser",  # log in with IAM database authentication
+    "roles/logging.logWriter",  # write logs directly (e.g. from task code) besides stdout
+)
+
+
+class AirflowIdentity(Construct):
+    """Airflow's Google service account, its Workload Identity binding and its grants."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: Environment,
+        task_logs_bucket: StorageBucket,
+        secrets: AirflowSecrets,
+    ) -> None:
+        super().__init__(scope, id_)
+        assert config.gcp is not None
+        project = config.gcp.project_id
+        self.kubernetes_service_account = f"{config.airflow.namespace}/{KUBERNETES_SERVICE_ACCOUNT}"
+
+        self.service_account = ServiceAccount(
+            self,
+            "airflow",
+            account_id=naming.name(config, "airflow", "service_account"),
+            display_name=f"Airflow ({config.name})",
+            description="Runs every Airflow component through Workload Identity.",
+        )
+        self.email = naming.service_account_email(config, "airflow")
+        self.workload_identity = ServiceAccountIamMember(
+            self,
+            "workload-identity",
+            service_account_id=self.service_account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{self.kubernetes_service_account}]",
+        )
+        member = self.service_account.member
+        for role in PROJECT_ROLES:
+            ProjectIamMember(self, role.removeprefix("roles/").replace(".", "-"), project=project, role=role, member=member)
+        StorageBucketIamMember(
+            self, "task-logs-object-admin", bucket=task_logs_bucket.name, role="roles/storage.objectAdmin", member=member
+        )
+        for key, secret in secrets.secrets.items():
+            SecretManagerSecretIamMember(
+                self,
+                f"secret-{key.replace('_', '-')}-accessor",
+                secret_id=secret.id,
+                role="roles/secretmanager.secretAccessor",
+                member=member,
+            )
+        # Connection secrets are added by the team, not Terraform: grant by name prefix, not per secret.
+        ProjectIamMember(
+            self,
+            "connections-accessor",
+            project=project,
+            role="roles/secretmanager.secretAccessor",
+            member=member,
+            condition={
+                "title": f"only-{secrets.connections_prefix}",
+                "description": "Read only the secrets under the environment's Airflow connections prefix.",
+                "expression": f'resource.name.extract("/secrets/{{name}}/").startsWith("{secrets.connections_prefix}")',
+            },
+        )
