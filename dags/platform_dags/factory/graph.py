@@ -1,0 +1,114 @@
+"""Draw a pipeline's table dependency graph as SVG and as Mermaid text, with no dependency.
+
+Layered layout: a table's rank is the length of the longest dependency chain above it, so every arrow
+points down and a reviewer reads the run order top to bottom. Within a rank, tables are ordered by the
+mean position of their upstreams (two sweeps of the barycenter heuristic) to keep crossings few.
+Box colour shows priority (darker = higher). Graphviz would lay out better, but it is a system
+binary the Airflow image and CI would need; this is enough to review the order in a PR.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from platform_dags.factory.spec import Pipeline
+
+_BOX_H, _GAP_X, _GAP_Y, _PAD, _CHAR_W = 34, 24, 56, 20, 7.2
+
+
+def ranks(pipeline: Pipeline) -> dict[str, int]:
+    """Rank (depth) of every table: 0 for tables without dependencies."""
+    ups = {t.name: t.depends_on for t in pipeline.tables}
+    rank: dict[str, int] = {}
+    for start in ups:  # iterative longest-path on a validated (acyclic) graph
+        stack = [start]
+        while stack:
+            name = stack[-1]
+            if name in rank:
+                stack.pop()
+                continue
+            todo = [d for d in ups[name] if d not in rank]
+            if todo:
+                stack.extend(todo)
+            else:
+                rank[name] = 1 + max((rank[d] for d in ups[name]), default=-1)
+                stack.pop()
+    return rank
+
+
+def _layers(pipeline: Pipeline) -> list[list[str]]:
+    rank = ranks(pipeline)
+    layers: list[list[str]] = [[] for _ in range(max(rank.values()) + 1)]
+    for t in pipeline.tables:
+        layers[rank[t.name]].append(t.name)
+    ups = {t.name: t.depends_on for t in pipeline.tables}
+    for _ in range(2):
+        pos = {name: i for layer in layers for i, name in enumerate(layer)}
+        for layer in layers[1:]:
+            layer.sort(key=lambda n: sum(pos[d] for d in ups[n]) / len(ups[n]) if ups[n] else pos[n])
+            pos.update({name: i for i, name in enumerate(layer)})
+    return layers
+
+
+def to_svg(pipeline: Pipeline) -> str:
+    """A standalone SVG: one labelled box per table (`<g class="table" id="table-NAME">`), one arrow per dependency."""
+    layers = _layers(pipeline)
+    priority = {t.name: t.priority for t in pipeline.tables}
+    top = max(priority.values()) or 1
+    width_of = {name: max(90.0, _CHAR_W * len(name) + 24) for name in priority}
+    row_w = [sum(width_of[n] for n in layer) + _GAP_X * (len(layer) - 1) for layer in layers]
+    total_w = max(row_w) + 2 * _PAD
+    title_h = 30
+    total_h = title_h + len(layers) * (_BOX_H + _GAP_Y) - _GAP_Y + 2 * _PAD
+    box: dict[str, tuple[float, float, float]] = {}  # name -> (x, y, width)
+    for r, layer in enumerate(layers):
+        x = _PAD + (total_w - 2 * _PAD - row_w[r]) / 2
+        y = _PAD + title_h + r * (_BOX_H + _GAP_Y)
+        for name in layer:
+            box[name] = (x, y, width_of[name])
+            x += width_of[name] + _GAP_X
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0f}" height="{total_h:.0f}" '
+        f'viewBox="0 0 {total_w:.0f} {total_h:.0f}" font-family="sans-serif" font-size="12">',
+        f"<title>{escape(pipeline.name or '')}: table dependencies</title>",
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" "
+        "orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>",
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{_PAD}" y="{_PAD + 12}" font-size="14" font-weight="bold">{escape(pipeline.name or "")}'
+        f" — {len(box)} tables, arrows point from a table to the tables that wait for it</text>",
+    ]
+    for t in pipeline.tables:
+        x2, y2, w2 = box[t.name]
+        for dep in t.depends_on:
+            x1, y1, w1 = box[dep]
+            sx, sy, ex, ey = x1 + w1 / 2, y1 + _BOX_H, x2 + w2 / 2, y2
+            my = (sy + ey) / 2
+            out.append(
+                f'<path class="dependency" data-from="{dep}" data-to="{t.name}" d="M {sx:.1f} {sy:.1f} '
+                f'C {sx:.1f} {my:.1f}, {ex:.1f} {my:.1f}, {ex:.1f} {ey:.1f}" fill="none" stroke="#555" '
+                f'stroke-width="1.2" marker-end="url(#arrow)"/>'
+            )
+    for t in pipeline.tables:
+        x, y, w = box[t.name]
+        shade = int(235 - 120 * (t.priority / top))
+        fill = f"rgb({shade},{min(255, shade + 15)},255)"
+        tip = f"{t.name} → {t.destination.table} ({t.destination.mode}), priority {t.priority}"
+        out.append(
+            f'<g class="table" id="table-{t.name}"><title>{escape(tip)}</title>'
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{_BOX_H}" rx="6" fill="{fill}" stroke="#335"/>'
+            f'<text x="{x + w / 2:.1f}" y="{y + _BOX_H / 2 + 4:.1f}" text-anchor="middle">{escape(t.name)}</text></g>'
+        )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def to_mermaid(pipeline: Pipeline) -> str:
+    """Mermaid flowchart text (renders in GitHub and GitLab markdown): `t_dep --> t_table` per dependency."""
+    lines = [f"%% {pipeline.name}: table dependencies (generated by invoke dags.graph; do not edit)", "flowchart TD"]
+    # Node ids get a prefix: a table called `end` or `graph` would otherwise be a Mermaid keyword.
+    for t in pipeline.tables:
+        lines.append(f'    t_{t.name}["{t.name}<br/>priority {t.priority}"]')
+    for t in pipeline.tables:
+        lines.extend(f"    t_{dep} --> t_{t.name}" for dep in t.depends_on)
+    return "\n".join(lines) + "\n"
