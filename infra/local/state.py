@@ -1,0 +1,87 @@
+"""What the local runtime keeps between commands: generated secrets, the admin login, the spec.
+
+Secrets are generated once and kept in `<folder>/secrets.json` (mode 0600); the admin password sits
+in the file SimpleAuthManager reads. The spec (`<folder>/run/_spec.json`) is the rendered
+configuration the supervisor runs: per component its command, config hash and probe definitions.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets as random
+import shutil
+import sys
+from pathlib import Path
+
+from infra.airflow_config import AirflowSettings, config_hash, hashed_env, render_env
+from infra.config import ROOT
+from infra.local import processes
+
+
+def airflow_home(folder: Path) -> Path:
+    return folder / "airflow"
+
+
+def passwords_file(folder: Path) -> Path:
+    return airflow_home(folder) / "passwords.json"
+
+
+def load_secrets(folder: Path) -> tuple[dict[str, str], bool]:
+    """The generated secrets (created on first use); True when the admin password is new."""
+    path = folder / "secrets.json"
+    values = processes.read_json(path) or {}
+    wanted = {
+        "fernet-key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "api-secret-key": lambda: random.token_urlsafe(32),
+        "jwt-secret": lambda: random.token_urlsafe(32),
+    }
+    if any(name not in values for name in wanted):
+        values = {**{name: make() for name, make in wanted.items()}, **values}
+        processes.write_json(path, values, mode=0o600)
+    passwords = processes.read_json(passwords_file(folder)) or {}
+    created = "admin" not in passwords
+    if created:
+        passwords["admin"] = random.token_urlsafe(12)
+        processes.write_json(passwords_file(folder), passwords, mode=0o600)
+    return {**values, "admin-password": passwords["admin"]}, created
+
+
+def process_env(settings: AirflowSettings, folder: Path, secret_values: dict[str, str]) -> dict[str, str]:
+    """The rendered variables plus a PATH that finds this interpreter's `airflow` and `python` first."""
+    env = render_env(settings, secret_values, airflow_home(folder))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def base_environ() -> dict[str, str]:
+    """The caller's environment minus Airflow settings: the rendered configuration is the only one."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_HOME"))}
+
+
+def _resolve(command: tuple[str, ...], path: str) -> list[str]:
+    found = shutil.which(command[0], path=path)
+    return [found or command[0], *command[1:]]
+
+
+def build_spec(settings: AirflowSettings, env: dict[str, str], enabled: dict[str, bool]) -> dict:
+    components = {}
+    for component in settings.components:
+        if not enabled.get(component.name, True):
+            continue
+
+        def probe(p, key=None):
+            data = p.to_k8s()
+            if "exec" in data:
+                data["exec"]["command"] = _resolve(tuple(data["exec"]["command"]), env["PATH"])
+            return {"name": key or p.name, **data}
+
+        components[component.name] = {
+            "command": _resolve(component.command, env["PATH"]),
+            "cwd": str(ROOT),
+            "hash": config_hash(component, hashed_env(component, env)),
+            "startup": probe(component.startup, "startup") if component.startup else None,
+            "liveness": [probe(p) for p in component.liveness],
+        }
+    return {"env": env, "components": components}
