@@ -83,7 +83,10 @@ class Document:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            raise PipelineError([Problem(self.shown_as, line, col, f"YAML syntax error: {exc.problem}")]) from None
+            message = f"YAML syntax error: {exc.problem}"
+            if exc.context and exc.context_mark is not None:  # where the unfinished construct began
+                message += f" ({exc.context} started on line {exc.context_mark.line + 1})"
+            raise PipelineError([Problem(self.shown_as, line, col, message)]) from None
         finally:
             loader.dispose()
         self.duplicates = [

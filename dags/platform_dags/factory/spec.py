@@ -25,6 +25,7 @@ TABLE_REF = re.compile(rf"^{_IDENT}(\.{_IDENT})?$")
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
 # Airflow's own rule for dag ids and pool names (letters, digits, dashes, dots, underscores).
 AIRFLOW_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
+SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
 CONN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$")
 
 TABLE_REF_HELP = "table name (lower case letters, digits and _; optionally schema.table)"
@@ -97,8 +98,12 @@ class Table(_Strict):
 class Alerts(_Strict):
     """Where this pipeline's alerts go; omitted keys use the platform's defaults."""
 
-    slack_channel: str | None = Field(default=None, pattern=r"^#[a-z0-9][a-z0-9_-]{0,79}$", description="Slack channel for progress, e.g. #etl.")
+    slack_channel: str | None = Field(default=None, description="Slack channel for progress, e.g. #etl.")
     pagerduty_service: str | None = Field(default=None, min_length=1, description="PagerDuty service paged after the last retry.")
+
+    _channel = field_validator("slack_channel")(
+        lambda v: v if v is None else _check(SLACK_CHANNEL, v, "Slack channel (like #etl: #, then lower case letters, digits, - and _)")
+    )
 
 
 class Defaults(_Strict):
