@@ -1,0 +1,133 @@
+"""The Airflow configuration builder: what each environment's Airflow runs with, and how it is probed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.airflow_config import (
+    GIT_BUNDLE,
+    LOCAL_BUNDLE,
+    SECRET_MANAGER_BACKEND,
+    build,
+    config_hash,
+    hashed_env,
+    render_env,
+)
+from infra.config import parse_environment
+
+SECRETS = {"fernet-key": "f", "api-secret-key": "s", "jwt-secret": "j", "admin-password": "p"}
+
+
+def local(**airflow) -> object:
+    data = {"runtime": "local", "airflow": {"executor": "LocalExecutor", **airflow},
+            "local": {"folder": "/tmp/x", "postgres_port": 50001, "api_port": 50002, "scheduler_health_port": 50003}}
+    return parse_environment("local", data, "local.yaml")
+
+
+def rendered(env) -> dict[str, str]:
+    return render_env(build(env), SECRETS, home="/tmp/x/airflow")
+
+
+def test_local_runs_localexecutor_on_the_embedded_postgres_with_the_model_values():
+    out = rendered(local(parallelism=6, task_queued_timeout_minutes=30))
+    assert out["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert out["AIRFLOW__CORE__PARALLELISM"] == "6"
+    assert out["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"] == "1800"
+    assert out["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://postgres@127.0.0.1:50001/airflow"
+    assert out["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+    assert out["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"] == "50003"
+    assert out["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:50002/execution/"
+    assert out["AIRFLOW_CONN_WAREHOUSE"] == "postgresql://postgres@127.0.0.1:50001/warehouse"
+    assert out["AIRFLOW__SECRETS__BACKEND"] == ""
+
+
+def test_secrets_come_from_the_secret_store_not_from_the_settings():
+    settings = build(local())
+    assert ("core", "fernet_key") not in settings.config
+    assert rendered(local())["AIRFLOW__CORE__FERNET_KEY"] == "f"
+    assert rendered(local())["AIRFLOW__PLATFORM__API_PASSWORD"] == "p"
+
+
+def test_platform_section_carries_canary_and_queued_watch_settings_for_the_dag_side():
+    out = rendered(local(canary={"interval_minutes": 2, "max_age_minutes": 6}, queued_watch={"warn_after_minutes": 9}))
+    assert out["AIRFLOW__PLATFORM__CANARY_INTERVAL_MINUTES"] == "2"
+    assert out["AIRFLOW__PLATFORM__CANARY_MAX_AGE_MINUTES"] == "6"
+    assert out["AIRFLOW__PLATFORM__QUEUED_WARN_MINUTES"] == "9"
+    assert out["AIRFLOW__PLATFORM__API_URL"] == "http://127.0.0.1:50002"
+
+
+def test_raw_overrides_win_over_computed_values():
+    out = rendered(local(config_overrides={"core": {"parallelism": 3}, "scheduler": {"use_job_schedule": False}}))
+    assert out["AIRFLOW__CORE__PARALLELISM"] == "3"
+    assert out["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "False"
+
+
+def test_without_a_repo_the_project_dags_folder_is_the_only_bundle():
+    bundles = json.loads(rendered(local())["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+    assert [(b["name"], b["classpath"]) for b in bundles] == [("platform", LOCAL_BUNDLE)]
+    assert bundles[0]["kwargs"]["path"].endswith("/dags")
+
+
+def test_a_dag_repository_becomes_a_git_bundle_stored_under_the_local_folder():
+    env = local(dags={"repo_url": "/srv/company-dags", "branch": "prod", "subdir": "dags", "refresh_seconds": 7})
+    out = rendered(env)
+    bundles = {b["name"]: b for b in json.loads(out["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])}
+    assert bundles["dags"]["classpath"] == GIT_BUNDLE
+    assert bundles["dags"]["kwargs"] == {"repo_url": "/srv/company-dags", "tracking_ref": "prod", "subdir": "dags", "refresh_interval": 7}
+    assert "platform" in bundles  # the canary keeps running from the platform's own DAGs
+    assert out["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"] == "/tmp/x/dag_bundles"
+
+
+def test_gke_uses_secret_manager_and_no_local_paths():
+    env = parse_environment(
+        "dev", {"runtime": "gke", "gcp": {"project_id": "acme-dev-1", "region": "europe-west1", "zones": ["europe-west1-b"], "state_bucket": "acme-tf"}}, "dev.yaml"
+    )
+    settings = build(env)
+    assert settings.get("secrets", "backend") == SECRET_MANAGER_BACKEND
+    assert json.loads(settings.get("secrets", "backend_kwargs"))["project_id"] == "acme-dev-1"
+    assert settings.get("database", "sql_alchemy_conn") is None  # from a Kubernetes secret, never in values
+    assert settings.connections == {}
+
+
+def test_scheduler_probes_catch_a_freeze_within_a_minute_and_a_stall_by_the_canary():
+    settings = build(local(canary={"interval_minutes": 5, "max_age_minutes": 15}))
+    scheduler = settings.component("scheduler")
+    health, canary = scheduler.liveness
+    as_k8s = health.to_k8s()
+    assert as_k8s["httpGet"] == {"path": "/health", "port": 50003}
+    # 503 comes ~30 s after the last heartbeat; then failureThreshold x period must fit in the 60 s budget.
+    assert 30 + as_k8s["periodSeconds"] * as_k8s["failureThreshold"] <= 60
+    command = canary.to_k8s()["exec"]["command"]
+    assert command[:4] == ["python", "-m", "platform_dags.probe", "scheduler"]
+    assert command[-2:] == ["--max-age-minutes", "15"]
+    assert canary.timeout_seconds >= 30  # Airflow imports are slow on small machines
+
+
+def test_every_component_has_a_liveness_probe_in_kubernetes_terms():
+    for component in build(local()).components:
+        assert component.liveness, component.name
+        for probe in component.liveness:
+            spec = probe.to_k8s()
+            assert {"periodSeconds", "timeoutSeconds", "failureThreshold", "initialDelaySeconds"} <= spec.keys(), component.name
+            assert ("httpGet" in spec) != ("exec" in spec), component.name
+
+
+@pytest.mark.parametrize(
+    "override, restarted",
+    [
+        ({"scheduler": {"parsing_processes": 1}}, {"scheduler"}),
+        ({"dag_processor": {"min_file_process_interval": 10}}, {"dag-processor", "api-server", "scheduler"}),
+        ({"core": {"parallelism": 3}}, {"api-server", "scheduler", "dag-processor", "triggerer"}),
+        ({"triggerer": {"capacity": 50}}, {"triggerer"}),
+    ],
+)
+def test_a_config_change_restarts_only_the_components_that_read_it(override, restarted):
+    before, after = build(local()), build(local(config_overrides=override))
+    env_before, env_after = render_env(before, SECRETS, "/h"), render_env(after, SECRETS, "/h")
+    changed = {
+        c.name for c in after.components
+        if config_hash(c, hashed_env(c, env_after)) != config_hash(before.component(c.name), hashed_env(before.component(c.name), env_before))
+    }
+    assert changed == restarted
