@@ -100,12 +100,15 @@ class EmbeddedPostgres:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+def postgres_server():
+    # Not under pytest's basetemp: pytest resets permissions there, and the server runs as another user.
+    root = Path(tempfile.mkdtemp(prefix="embedded-pg-"))
+    server = EmbeddedPostgres(root)
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def point_airflow_at(uri: str) -> None:
@@ -129,7 +132,27 @@ def airflow_db(postgres_server):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     point_airflow_at(uri)
-    return uri
+    yield uri
+    from airflow import settings
+
+    settings.dispose_orm(do_log=False)  # before the server stops, so no exit-time errors
+
+
+def register_dag(dag) -> None:
+    """Write ``dag`` to the metadata DB as the DAG processor would (``dag.test()`` needs it serialized)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=os.devnull, collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
+def run_dag(dag, **kwargs):
+    """``dag.test()`` of a DAG built in a test: registers it first, returns the finished DagRun."""
+    register_dag(dag)
+    return dag.test(**kwargs)
 
 
 class Receiver:
