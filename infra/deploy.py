@@ -1,0 +1,422 @@
+"""`invoke deploy ENV` and `invoke destroy ENV` for GCP environments: one boring, step-by-step sequence.
+
+deploy: validate → synth → policy gate → init → plan → show summary → confirm → apply (the saved plan
+file) → read outputs → secrets → cluster credentials → cluster side → bootstrap → wait for health.
+Every step is shown with its duration; a failing step stops the sequence with the failing command's
+output on screen. `--dry-run` runs every check (configuration, git state, synthesis, policy) and prints
+each command with its working directory instead of running it.
+
+Protected environments (`protected: true`) deploy only a clean tree whose HEAD is contained in main,
+after the environment's name is typed (or `--yes`); `--plan-file` applies exactly a reviewed plan and
+is refused when stale. Destroying one needs `--force`, and deletion protection must be lifted first.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets as secrets_module
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from infra import gitrepo
+from infra.config import ROOT, Environment
+from infra.errors import UserError
+from infra.plan import Stack, check_plan_fresh, synthesize, write_plan_meta
+from infra.plan_report import from_terraform_plan, render_text
+from infra.runner import PulumiRunner, TerraformRunner, display_path
+from infra.steps import Skipped, Steps
+
+DEPLOY_STEPS = (
+    "validate",
+    "synth",
+    "policy gate",
+    "init",
+    "plan",
+    "show summary",
+    "confirm",
+    "apply",
+    "read outputs",
+    "secrets",
+    "cluster credentials",
+    "cluster side",
+    "bootstrap",
+    "wait for health",
+)
+DESTROY_STEPS = ("validate", "synth", "init", "plan", "show summary", "confirm", "apply")
+K8S_MISSING = "k8s/ program not present yet"
+
+# Values Airflow needs that nobody has to know: generated on the first deploy, never printed.
+GENERATORS = {
+    "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)),  # Fernet's own key format
+    "api_secret_key": lambda: secrets_module.token_urlsafe(48).encode(),
+    "jwt_secret": lambda: secrets_module.token_urlsafe(64).encode(),
+}
+
+
+@dataclass
+class Clients:
+    """The GCP adapters; built lazily with application default credentials unless a test passes its own."""
+
+    credentials: Any = None
+    cluster_api: Any = None
+    buckets: Any = None
+    secrets: Any = None
+
+    def creds(self):
+        if self.credentials is None:
+            from infra.gke import default_credentials
+
+            self.credentials = default_credentials()
+        return self.credentials
+
+    def get_cluster_api(self):
+        if self.cluster_api is None:
+            from infra.gke import GoogleClusterApi
+
+            self.cluster_api = GoogleClusterApi(self.creds())
+        return self.cluster_api
+
+    def get_buckets(self):
+        if self.buckets is None:
+            from infra.gcp_apis import StateBucketApi
+
+            self.buckets = StateBucketApi(self.creds())
+        return self.buckets
+
+    def get_secrets(self):
+        if self.secrets is None:
+            from infra.gcp_apis import SecretVersionsApi
+
+            self.secrets = SecretVersionsApi(self.creds())
+        return self.secrets
+
+
+@dataclass
+class Run:
+    """What one deploy/destroy carries from step to step."""
+
+    env: Environment
+    root: Path
+    dry_run: bool
+    console: Console
+    clients: Clients
+    stack: Stack | None = None
+    plan_file: Path | None = None
+    has_changes: bool = True
+    outputs: dict = field(default_factory=dict)
+    kubeconfig: Path | None = None
+
+    @property
+    def tf(self) -> TerraformRunner:
+        return TerraformRunner(self.console, dry_run=self.dry_run)
+
+    @property
+    def pulumi(self) -> PulumiRunner:
+        return PulumiRunner(self.console, dry_run=self.dry_run)
+
+
+# --- Checks ----------------------------------------------------------------------------------------
+
+
+def interactive() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def require_answerable(env: Environment, action: str, yes: bool, dry_run: bool) -> None:
+    """Fail at once, not after minutes of synthesis, when a confirmation could never be answered."""
+    if not yes and not dry_run and not interactive():
+        raise UserError(
+            f"{action} {env.name} needs a confirmation and there is no terminal to ask on (CI?): "
+            f"review the plan, then pass --yes"
+        )
+
+
+def check_git_state(env: Environment, root: Path) -> str:
+    """Protected environments deploy only committed code that is on main."""
+    if not env.protected:
+        return "not protected: git state not checked"
+    if not gitrepo.is_repository(root):
+        raise UserError(f"{env.name} is protected and {root} is not a git clone: deploy it from a clone of the repository")
+    dirty = gitrepo.dirty_files(root)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise UserError(f"{env.name} is protected and the git tree is dirty ({shown}): commit or stash, then deploy from main")
+    if not gitrepo.head_on_main(root):
+        raise UserError(
+            f"{env.name} is protected and HEAD ({gitrepo.head_commit(root)[:12]}) is not contained in main: "
+            "deploy a merged commit (a tag on main is fine)"
+        )
+    return f"clean tree, HEAD {gitrepo.head_commit(root)[:12]} is on main"
+
+
+def confirm(run: Run, action: str, *, yes: bool) -> str:
+    """Typed environment name for protected environments (and every destroy), y/N otherwise."""
+    env = run.env
+    typed = env.protected or action == "destroy"
+    if yes:
+        return "answered by --yes"
+    if run.dry_run:
+        return f"would ask to type {env.name!r}" if typed else "would ask y/N"
+    if not interactive():
+        require_answerable(env, action, yes, run.dry_run)
+    if typed:
+        answer = run.console.input(f"Type the environment name ([bold]{env.name}[/]) to {action} it: ").strip()
+        if answer != env.name:
+            raise UserError(f"confirmation did not match ({answer!r} is not {env.name!r}): nothing was changed")
+    else:
+        answer = run.console.input(f"{action.capitalize()} {env.name}? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise UserError(f"{action} of {env.name} cancelled: nothing was changed")
+    return "confirmed"
+
+
+# --- Steps -------------------------------------------------------------------------------------------
+
+
+def step_synth(run: Run) -> str:
+    run.stack = synthesize(run.env, run.root / "cdktf.out")
+    return f"{display_path(run.stack.json_path)}"
+
+
+def step_policy(run: Run) -> str:
+    from infra.policy import run_checkov
+
+    result = run_checkov([run.stack.json_path])
+    (stack,) = result.stacks
+    counts = f"{stack.passed} passed, {stack.failed} failed, {stack.skipped} skipped"
+    if not result.ok:
+        for finding in stack.failures:
+            run.console.print(f"  ✗ {finding.check_id} {finding.resource}: {finding.name}", highlight=False, markup=False)
+        for problem in stack.problems:
+            run.console.print(f"  ✗ {problem}", highlight=False, markup=False)
+        raise UserError(f"policy gate failed for {run.env.name} ({counts}): fix the findings above or skip a check with its reason in .checkov.yaml")
+    return counts
+
+
+def step_init(run: Run) -> str:
+    gcp = run.env.gcp
+    bucket = gcp.state_bucket
+    note = f"state in gs://{bucket}"
+    if run.dry_run:
+        run.console.print(f"  would check that gs://{bucket} exists and create it in {gcp.project_id} if missing", highlight=False)
+    else:
+        api = run.clients.get_buckets()
+        if not api.exists(bucket):
+            from infra import naming
+
+            api.create(bucket, project=gcp.project_id, location=gcp.region, labels=naming.labels(run.env))
+            run.console.print(f"  created the state bucket gs://{bucket} (first deploy of {run.env.name})", highlight=False)
+            note = f"created state bucket gs://{bucket}"
+    run.tf.init(run.stack.stack_dir)
+    return note
+
+
+def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
+    if plan_file:
+        run.plan_file = Path(plan_file).resolve()
+        check_plan_fresh(run.stack, run.plan_file)
+        return f"using the reviewed plan {display_path(run.plan_file)} (configuration unchanged since)"
+    run.plan_file = run.stack.plan_file
+    run.plan_file.parent.mkdir(parents=True, exist_ok=True)
+    code = run.tf.plan(run.stack.stack_dir, run.plan_file, destroy=destroy)
+    run.has_changes = code == 2
+    if not run.dry_run:
+        write_plan_meta(run.stack, run.plan_file, run.root)
+    return f"saved {display_path(run.plan_file)}"
+
+
+def step_summary(run: Run) -> str:
+    plan_json = run.tf.show_json(run.stack.stack_dir, run.plan_file)
+    if plan_json is None:
+        raise Skipped("dry run: no plan was made")
+    report = from_terraform_plan(plan_json, run.env.name, f"terraform plan {display_path(run.plan_file)}")
+    run.has_changes = report.has_changes
+    run.console.print(render_text(report), highlight=False, markup=False)
+    return report.summary()
+
+
+def step_outputs(run: Run) -> str:
+    outputs = run.tf.output_json(run.stack.stack_dir)
+    if outputs is None:
+        raise Skipped("dry run: nothing applied")
+    run.outputs = outputs
+    return f"cluster {outputs.get('cluster_name')} in {outputs.get('cluster_location')}, database {outputs.get('sql_instance_name')}"
+
+
+def step_secrets(run: Run) -> str:
+    if run.dry_run:
+        run.console.print("  would add a generated version to each Airflow secret that has none (values never shown)", highlight=False)
+        return "dry run"
+    api, project = run.clients.get_secrets(), run.outputs.get("project_id") or run.env.gcp.project_id
+    created, present = [], []
+    for key, secret_id in sorted((run.outputs.get("secret_ids") or {}).items()):
+        if api.has_enabled_version(project, secret_id):
+            present.append(key)
+        elif key in GENERATORS:
+            api.add_version(project, secret_id, GENERATORS[key]())
+            created.append(key)
+        else:
+            raise UserError(f"secret {secret_id} has no value and the toolkit cannot generate one: add a version to it")
+    parts = ([f"generated {', '.join(created)}"] if created else []) + ([f"already set: {', '.join(present)}"] if present else [])
+    return "; ".join(parts) or "no secrets in the outputs"
+
+
+def step_credentials(run: Run) -> str:
+    if run.dry_run:
+        run.console.print("  would read the cluster's endpoint and CA from the GKE API and a token from google-auth", highlight=False)
+        return "dry run"
+    from infra import gke
+
+    out = run.outputs
+    cluster, creds = gke.cluster_credentials(
+        run.clients.get_cluster_api(), run.clients.creds(), out["project_id"], out["cluster_location"], out["cluster_name"]
+    )
+    run.kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), run.root / "cdktf.out" / "kube" / f"{run.env.name}.yaml")
+    return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)}"
+
+
+def k8s_program(run: Run) -> Path | None:
+    program = run.root / "k8s"
+    return program if (program / "Pulumi.yaml").is_file() else None
+
+
+def step_cluster_side(run: Run, skip_k8s: bool) -> str:
+    if skip_k8s:
+        raise Skipped("--skip-k8s")
+    program = k8s_program(run)
+    if program is None:
+        raise Skipped(K8S_MISSING)
+    run.pulumi.run(["stack", "select", "--create", "--stack", run.env.name], program)
+    run.pulumi.up(program, run.env.name, kubeconfig=run.kubeconfig)
+    return f"pulumi stack {run.env.name} is up"
+
+
+def step_bootstrap(run: Run, skip_k8s: bool) -> str:
+    if skip_k8s:
+        raise Skipped("--skip-k8s")
+    if k8s_program(run) is None:
+        raise Skipped(K8S_MISSING)
+    # The k8s/ program owns the migration job; it arrives with that program (`bootstrap_job` output).
+    outputs = run.pulumi.stack_outputs(k8s_program(run), run.env.name) or {}
+    if "bootstrap_job" not in outputs:
+        raise Skipped("the k8s/ program exports no bootstrap_job yet")
+    return f"bootstrap job {outputs['bootstrap_job']}"
+
+
+def step_health(run: Run, skip_k8s: bool) -> str:
+    if skip_k8s:
+        raise Skipped("--skip-k8s")
+    if k8s_program(run) is None:
+        raise Skipped(K8S_MISSING)
+    outputs = run.pulumi.stack_outputs(k8s_program(run), run.env.name) or {}
+    url = os.environ.get("AIRFLOW_API_URL") or outputs.get("airflow_api_url")
+    if not url:
+        raise Skipped("no Airflow API address (the k8s/ program exports no airflow_api_url)")
+    from infra.status import wait_healthy
+
+    return wait_healthy(url, console=run.console)
+
+
+# --- Commands ------------------------------------------------------------------------------------------
+
+
+def deploy(
+    env: Environment,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    plan_file: str | None = None,
+    skip_k8s: bool = False,
+    root: Path = ROOT,
+    clients: Clients | None = None,
+    console: Console | None = None,
+) -> int:
+    console = console or Console(stderr=True)
+    run = Run(env, root, dry_run, console, clients or Clients())
+    steps = Steps(console, f"deploy {env.name}" + (" (dry run: nothing is changed)" if dry_run else ""), DEPLOY_STEPS)
+
+    def validate() -> str:
+        if env.gcp is None:
+            raise UserError(f"environment {env.name} has runtime {env.runtime}: nothing to deploy to GCP")
+        require_answerable(env, "deploy", yes, dry_run)
+        return check_git_state(env, root)
+
+    steps.run("validate", validate)
+    steps.run("synth", lambda: step_synth(run))
+    steps.run("policy gate", lambda: step_policy(run))
+    steps.run("init", lambda: step_init(run))
+    steps.run("plan", lambda: step_plan(run, plan_file))
+    steps.run("show summary", lambda: step_summary(run))
+    if not dry_run and not run.has_changes:
+        steps.skip("confirm", "no infrastructure changes")
+        steps.skip("apply", "no infrastructure changes")
+    else:
+        steps.run("confirm", lambda: confirm(run, "deploy", yes=yes), interactive=True)
+        steps.run("apply", lambda: (run.tf.apply(run.stack.stack_dir, run.plan_file), f"applied {display_path(run.plan_file)}")[1])
+    steps.run("read outputs", lambda: step_outputs(run))
+    steps.run("secrets", lambda: step_secrets(run))
+    steps.run("cluster credentials", lambda: step_credentials(run))
+    steps.run("cluster side", lambda: step_cluster_side(run, skip_k8s))
+    steps.run("bootstrap", lambda: step_bootstrap(run, skip_k8s))
+    steps.run("wait for health", lambda: step_health(run, skip_k8s))
+    steps.finish()
+    return 0
+
+
+def protection_message(env: Environment) -> str:
+    where = f"environments/{env.name}.yaml"
+    protected = [key for key, on in (("gke.deletion_protection", env.gke.deletion_protection), ("database.deletion_protection", env.database.deletion_protection)) if on]
+    lines = []
+    if protected:
+        lines.append(
+            f"deletion protection is on ({', '.join(protected)} in {where}): to lift it, set "
+            f"{' and '.join(k + ': false' for k in protected)}, run `invoke deploy {env.name}` (that applies only this change), "
+            f"then destroy again"
+        )
+    if env.logging.archive.retention_locked:
+        lines.append("the log archive bucket has a locked retention policy: it can only be deleted once its objects have aged out")
+    return "; ".join(lines)
+
+
+def destroy(
+    env: Environment,
+    *,
+    yes: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+    root: Path = ROOT,
+    clients: Clients | None = None,
+    console: Console | None = None,
+) -> int:
+    console = console or Console(stderr=True)
+    if env.protected and not force:
+        hint = protection_message(env)
+        raise UserError(
+            f"{env.name} is protected: destroying it needs --force" + (f"; and {hint}" if hint else "")
+        )
+    run = Run(env, root, dry_run, console, clients or Clients())
+    steps = Steps(console, f"destroy {env.name}" + (" (dry run: nothing is changed)" if dry_run else ""), DESTROY_STEPS)
+
+    def validate() -> str:
+        if env.gcp is None:
+            raise UserError(f"environment {env.name} has runtime {env.runtime}: it has no GCP infrastructure")
+        hint = protection_message(env)
+        if env.gke.deletion_protection or env.database.deletion_protection:
+            raise UserError(f"cannot destroy {env.name}: {hint}")
+        require_answerable(env, "destroy", yes, dry_run)
+        return "deletion protection is off" + (f"; note: {hint}" if hint else "")
+
+    steps.run("validate", validate)
+    steps.run("synth", lambda: step_synth(run))
+    steps.run("init", lambda: (run.tf.init(run.stack.stack_dir), f"state in gs://{env.gcp.state_bucket}")[1])
+    steps.run("plan", lambda: step_plan(run, None, destroy=True))
+    steps.run("show summary", lambda: step_summary(run))
+    steps.run("confirm", lambda: confirm(run, "destroy", yes=yes), interactive=True)
+    steps.run("apply", lambda: (run.tf.apply(run.stack.stack_dir, run.plan_file), "destroyed; the state bucket is kept")[1])
+    steps.finish()
+    return 0
