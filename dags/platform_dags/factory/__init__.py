@@ -71,7 +71,7 @@ def load_dags(folder: Path) -> dict:
         try:
             pipeline = load_pipeline(path, shown_as=shown)
         except PipelineError as exc:
-            log.error("pipeline %s skipped (see the import error of pipelines_check.py):\n%s", shown, exc)
+            log.error("pipeline %s skipped: %d problem(s), listed as the import error of pipelines_check.py; first: %s", shown, len(exc.problems), exc.problems[0])
             continue
         dags[pipeline.name] = build_dag(pipeline)
     return dags
