@@ -82,8 +82,8 @@ class Database(Construct):
                     # Private IP only: the database is reachable from the VPC (the Auth Proxy on GKE), never the internet.
                     "ipv4_enabled": False,
                     "private_network": network.vpc.id,
-                    # The Auth Proxy encrypts with its own mTLS; ENCRYPTED_ONLY refuses any plaintext connection
-                    # without demanding client certificates the proxy does not present.
+                    # Plaintext is refused. The Auth Proxy always speaks mTLS with its own ephemeral certificates;
+                    # ENCRYPTED_ONLY also lets a break-glass psql (IAM login, sslmode=require) in without client certs.
                     "ssl_mode": "ENCRYPTED_ONLY",
                 },
                 "backup_configuration": {

@@ -125,6 +125,8 @@ class Gke(Construct):
             release_channel={"channel": gke.release_channel},
             # Dataplane V2 (eBPF) enforces Kubernetes network policies without the Calico add-on.
             datapath_provider="ADVANCED_DATAPATH",
+            # Dataplane V2 enforces policies itself; the Calico add-on must stay off (GKE rejects both).
+            network_policy={"enabled": False, "provider": "PROVIDER_UNSPECIFIED"},
             enable_shielded_nodes=True,
             enable_legacy_abac=False,
             # Pod-to-pod traffic on a node shows up in VPC flow logs too.

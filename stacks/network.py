@@ -7,6 +7,7 @@ Google's service producer network (private service access).
 
 from __future__ import annotations
 
+from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallDeny
 from cdktn_provider_google.compute_global_address import ComputeGlobalAddress
 from cdktn_provider_google.compute_network import ComputeNetwork
 from cdktn_provider_google.compute_router import ComputeRouter
@@ -57,6 +58,19 @@ class Network(Construct):
                 "flow_sampling": net.flow_log_sampling,
                 "metadata": "INCLUDE_ALL_METADATA",
             },
+        )
+        # Ingress is closed unless a rule opens it (GKE adds its own rules for the control plane and nodes);
+        # the explicit rule logs what it drops, which the implied rule never does.
+        self.deny_ingress = ComputeFirewall(
+            self,
+            "deny-all-ingress",
+            name=naming.name(config, "deny-all-ingress"),
+            network=self.vpc.id,
+            direction="INGRESS",
+            priority=65534,
+            source_ranges=["0.0.0.0/0"],
+            deny=[ComputeFirewallDeny(protocol="all")],
+            log_config={"metadata": "EXCLUDE_ALL_METADATA"},
         )
         self.router = ComputeRouter(self, "router", name=naming.name(config, "router"), region=region, network=self.vpc.id)
         self.nat = ComputeRouterNat(
