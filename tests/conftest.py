@@ -156,9 +156,9 @@ def run_dag(dag, **kwargs):
 
 
 class Receiver:
-    """A loopback HTTP endpoint that records JSON posts and answers like the real service."""
+    """A loopback HTTP(S) endpoint that records JSON posts and answers like the real service."""
 
-    def __init__(self, reply: callable) -> None:
+    def __init__(self, reply: callable, tls_dir: Path | None = None) -> None:
         self.requests: list[dict] = []
         received = self.requests
 
@@ -183,6 +183,20 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ca_bundle = None
+        if tls_dir is not None:  # a self-signed certificate for 127.0.0.1; clients trust it via ca_bundle
+            import ssl
+
+            cert, key = tls_dir / "cert.pem", tls_dir / "key.pem"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                check=True, capture_output=True,
+            )
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url, self.ca_bundle = f"https://127.0.0.1:{self.port}", str(cert)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -205,15 +219,16 @@ def slack_receiver(monkeypatch):
 
 
 @pytest.fixture
-def pagerduty_receiver(monkeypatch):
-    """Stands in for the PagerDuty Events API v2; connection ``pagerduty_test`` points at it."""
+def pagerduty_receiver(monkeypatch, tmp_path):
+    """Stands in for the PagerDuty Events API v2 (HTTPS, as its client insists); connection ``pagerduty_test``."""
 
     def reply(payload):
         dedup = payload.get("dedup_key", "generated") if isinstance(payload, dict) else "generated"
         return 202, {"status": "success", "message": "Event processed", "dedup_key": dedup}
 
-    receiver = Receiver(reply)
-    conn = {"conn_type": "pagerduty_events", "password": "test-routing-key", "extra": {"base_url": receiver.url}}
+    receiver = Receiver(reply, tls_dir=tmp_path)
+    extra = {"base_url": receiver.url, "ca_bundle": receiver.ca_bundle}
+    conn = {"conn_type": "pagerduty_events", "password": "test-routing-key", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_PAGERDUTY_TEST", json.dumps(conn))
     yield receiver
     receiver.close()

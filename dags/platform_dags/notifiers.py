@@ -19,29 +19,40 @@ DONE = {"success", "skipped"}
 
 
 class PagerdutyEventsRoutedHook(PagerdutyEventsHook):
-    """PagerDuty events hook whose Events API base URL comes from the connection.
+    """PagerDuty events hook whose Events API base URL (and CA bundle) come from the connection.
 
     The provider's hook always talks to events.pagerduty.com; this one honours the connection's
-    ``extra.base_url`` (or ``host``, e.g. ``http://127.0.0.1:8125``), for tests and for companies that
-    reach PagerDuty through a proxy. Without either it behaves exactly like the provider's hook.
+    ``extra.base_url`` (or ``host``) and ``extra.ca_bundle``, for tests and for companies that reach
+    PagerDuty through a TLS-inspecting proxy. The PagerDuty client accepts only ``https://`` URLs.
+    Without either it behaves exactly like the provider's hook.
     """
 
     def __init__(self, integration_key: str | None = None, pagerduty_events_conn_id: str | None = None) -> None:
         super().__init__(integration_key=integration_key, pagerduty_events_conn_id=pagerduty_events_conn_id)
-        self.base_url = None
+        self.base_url = self.ca_bundle = None
         if pagerduty_events_conn_id is not None:
             conn = self.get_connection(pagerduty_events_conn_id)
-            base = (conn.extra_dejson or {}).get("base_url") or conn.host
+            extra = conn.extra_dejson or {}
+            base = extra.get("base_url") or conn.host
             if base and "://" not in base:
-                base = f"{conn.schema or 'https'}://{base}" + (f":{conn.port}" if conn.port else "")
+                base = f"https://{base}" + (f":{conn.port}" if conn.port else "")
             self.base_url = base or None
+            self.ca_bundle = extra.get("ca_bundle") or None
 
-    def send_event(self, summary: str, severity: str, **kwargs) -> str:
+    def _events_client(self):
         import pagerduty
 
+        kwargs = {}
+        if self.ca_bundle:
+            import ssl
+
+            kwargs["verify"] = ssl.create_default_context(cafile=self.ca_bundle)
+        return pagerduty.EventsApiV2Client(self.integration_key, base_url=self.base_url, **kwargs)
+
+    def send_event(self, summary: str, severity: str, **kwargs) -> str:
         data = prepare_event_data(summary=summary, severity=severity, **kwargs)
-        client = pagerduty.EventsApiV2Client(self.integration_key, base_url=self.base_url)
-        return client.send_event(**data)
+        with self._events_client() as client:
+            return client.send_event(**data)
 
 
 def table_of(task_id: str) -> str:
@@ -61,10 +72,18 @@ def _error_line(context: Any) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
-class TaskFailurePager(PagerdutyNotifier):
-    """Triggers a PagerDuty incident for a task that failed after its last retry."""
+class _Untemplated:
+    """Notifiers here build their text from the context: nothing to render."""
 
     template_fields = ()
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        # Also avoids dag.test() handing DAG callbacks a SerializedDAG, which has no template env.
+        return None
+
+
+class TaskFailurePager(_Untemplated, PagerdutyNotifier):
+    """Triggers a PagerDuty incident for a task that failed after its last retry."""
 
     def __init__(self, *, pipeline: str, service: str | None, pagerduty_events_conn_id: str, **kwargs) -> None:
         super().__init__(summary="", severity="error", pagerduty_events_conn_id=pagerduty_events_conn_id, **kwargs)
@@ -96,10 +115,8 @@ class TaskFailurePager(PagerdutyNotifier):
         )
 
 
-class PipelineSlackNotifier(SlackWebhookNotifier):
+class PipelineSlackNotifier(_Untemplated, SlackWebhookNotifier):
     """One Slack message for a pipeline event: ``start``, ``retry``, ``failure`` or ``summary``."""
-
-    template_fields = ()
     KINDS = ("start", "retry", "failure", "summary")
 
     def __init__(self, *, kind: str, pipeline: str, channel: str | None, slack_webhook_conn_id: str, **kwargs) -> None:

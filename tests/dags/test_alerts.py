@@ -1,0 +1,115 @@
+"""Alerts reach loopback stand-ins for Slack and PagerDuty: progress per run, one page after the last retry."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import run_dag
+from platform_dags.alerts import pipeline_callbacks, send_page
+from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
+from platform_dags.sample_data import load_sample_source
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def connections(postgres_server, airflow_db, monkeypatch, tmp_path):
+    source = postgres_server.create_database("alert_source")
+    warehouse = postgres_server.create_database("alert_warehouse")
+    load_sample_source(source)
+    monkeypatch.setenv("AIRFLOW_CONN_SAMPLE_SOURCE", source.replace("postgresql://", "postgres://"))
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse.replace("postgresql://", "postgres://"))
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
+
+
+def pipeline(dag_id: str, tables: dict[str, str | None], *, slack: bool = True, pagerduty: bool = True):
+    """A two-step-per-table pipeline wired with ``pipeline_callbacks`` the way the factory wires it."""
+    from airflow.sdk import DAG, TaskGroup
+
+    callbacks = pipeline_callbacks(
+        dag_id,
+        slack_conn_id="slack_test",
+        slack_channel="#etl" if slack else None,
+        pagerduty_conn_id="pagerduty_{service}",
+        pagerduty_service="test" if pagerduty else None,
+    )
+    default_args = {"retries": 2, "retry_delay": timedelta(seconds=1), **callbacks["task"]}
+    with DAG(
+        dag_id,
+        schedule=None,
+        start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        default_args=default_args,
+        **callbacks["dag"],
+    ) as dag:
+        for name, transform in tables.items():
+            with TaskGroup(name):
+                extract = ExtractOperator(
+                    task_id="extract", source_conn_id="sample_source", source_table=name,
+                    destination_conn_id="warehouse", staging_table=f"{name}_raw",
+                )
+                step = TransformOperator(
+                    task_id="transform", destination_conn_id="warehouse", sql=transform,
+                    input_table=f"{name}_raw", output_table=f"{name}_out",
+                )
+                publish = PublishOperator(
+                    task_id="publish", destination_conn_id="warehouse", staging_table=f"{name}_out", table=f"wh.{name}",
+                )
+                extract >> step >> publish
+    return dag
+
+
+def test_a_failing_table_retries_then_pages_once_and_slack_tells_the_story(connections, slack_receiver, pagerduty_receiver):
+    dag = pipeline("alerts_story", {"groups": None, "events": "SELECT missing_column FROM {{ input }}"})
+    run = run_dag(dag)
+    assert str(run.state) == "failed"
+    ti = run.get_task_instance("events.transform")
+    assert ti.try_number == 3  # the first try and two retries
+
+    pages = [r["json"] for r in pagerduty_receiver.requests]
+    assert len(pages) == 1, pages
+    page = pages[0]
+    assert pagerduty_receiver.requests[0]["path"] == "/v2/enqueue"
+    assert page["routing_key"] == "test-routing-key"
+    assert page["event_action"] == "trigger"
+    assert page["dedup_key"] == "airflow/alerts_story/events.transform"
+    assert page["payload"]["severity"] == "error"
+    assert "table events failed" in page["payload"]["summary"]
+    assert "missing_column" in page["payload"]["custom_details"]["error"]
+
+    texts = slack_receiver.texts()
+    starts = [t for t in texts if "started" in t]
+    retries = [t for t in texts if "retrying" in t]
+    failures = [t for t in texts if t.startswith(":x:")]
+    summaries = [t for t in texts if "finished" in t]
+    assert len(starts) == 1 and "alerts_story started (2 tables)" in starts[0]
+    assert len(retries) == 2 and all("events.transform" in t for t in retries)
+    assert len(failures) == 1 and "table events failed" in failures[0]
+    assert len(summaries) == 1
+    assert "1/2 tables done, 1 failed" in summaries[0] and "Failed: events" in summaries[0]
+    # Progress, not chatter: a message per event of the run, none per table that went well.
+    assert len(texts) == 5
+    assert texts[0] == starts[0] and texts[-1] == summaries[0]
+
+
+def test_a_clean_run_sends_start_and_summary_only(connections, slack_receiver, pagerduty_receiver):
+    run = run_dag(pipeline("alerts_clean", {"groups": None, "members": "SELECT id, city FROM {{ input }}"}))
+    assert str(run.state) == "success"
+    texts = slack_receiver.texts()
+    assert len(texts) == 2, texts
+    assert "alerts_clean started (2 tables)" in texts[0]
+    assert "2/2 tables done, 0 failed in" in texts[1]
+    assert pagerduty_receiver.requests == []
+
+
+def test_without_routing_no_callbacks_are_wired():
+    assert pipeline_callbacks("p", "slack_default", None, "pagerduty_{service}", None) == {"dag": {}, "task": {}}
+    only_pager = pipeline_callbacks("p", "slack_default", None, "pagerduty_{service}", "dwh")
+    assert only_pager["dag"] == {} and list(only_pager["task"]) == ["on_failure_callback"]
+
+
+def test_the_pagerduty_base_url_comes_from_the_connection(airflow_db, pagerduty_receiver):
+    dedup = send_page("pagerduty_test", summary="queued too long", dedup_key="k1", details={"n": 1})
+    assert dedup == "k1"
+    assert pagerduty_receiver.requests[0]["json"]["payload"]["custom_details"] == {"n": 1}
