@@ -107,28 +107,41 @@ def emit(report: PlanReport, fmt: str, out: str | None, console: Console) -> Non
         console.print(f"report written to {out}", highlight=False)
 
 
-def plan(env: Environment, *, fmt: str = "text", out: str | None = None, offline: bool = False, base: str | None = None) -> int:
+def plan(
+    env: Environment,
+    *,
+    fmt: str = "text",
+    out: str | None = None,
+    offline: bool = False,
+    base: str | None = None,
+    root: Path = ROOT,
+) -> int:
     console = Console(stderr=True)
     if offline:
         from infra.offline_diff import offline_report
 
-        report = offline_report(env, base)
+        report = offline_report(env, base, root=root)
         emit(report, fmt, out, console)
         return 2 if report.has_changes else 0
-    report, plan_file = online_plan(env, console)
+    report, plan_file, code = online_plan(env, console, root=root)
     emit(report, fmt, out, console)
-    console.print(f"saved plan: {display_path(plan_file)}  (apply it with: invoke deploy {env.name} --plan-file {display_path(plan_file)})", highlight=False)
-    return 2 if report.has_changes else 0
+    console.print(
+        f"saved plan: {display_path(plan_file)}  (apply exactly this plan: "
+        f"invoke deploy {env.name} --plan-file {display_path(plan_file)})",
+        highlight=False,
+    )
+    return code
 
 
-def online_plan(env: Environment, console: Console, *, destroy: bool = False) -> tuple[PlanReport, Path]:
+def online_plan(env: Environment, console: Console, *, root: Path = ROOT) -> tuple[PlanReport, Path, int]:
+    """synth → init → plan -out → show -json; the report, the saved plan file and terraform's exit code."""
     console.print(f"synthesizing {env.name}…", highlight=False)
-    stack = synthesize(env)
+    stack = synthesize(env, root / "cdktf.out")
     tf = TerraformRunner(console)
     tf.init(stack.stack_dir)
     plan_file = stack.plan_file
     plan_file.parent.mkdir(parents=True, exist_ok=True)
-    tf.plan(stack.stack_dir, plan_file, destroy=destroy)
-    write_plan_meta(stack, plan_file)
+    code = tf.plan(stack.stack_dir, plan_file)
+    write_plan_meta(stack, plan_file, root)
     plan_json = tf.show_json(stack.stack_dir, plan_file) or {}
-    return from_terraform_plan(plan_json, env.name, f"terraform plan of cdktf.out/stacks/{env.name}"), plan_file
+    return from_terraform_plan(plan_json, env.name, f"terraform plan of cdktf.out/stacks/{env.name}"), plan_file, code

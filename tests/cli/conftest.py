@@ -1,0 +1,245 @@
+"""Fixtures for the operator CLI: fake terraform/pulumi on PATH, a temporary git project, loopback Google APIs.
+
+* ``fake_tools``: `terraform` and `pulumi` executables first on PATH that record argv and cwd
+  (``fake_tools.commands()``) and print the real tools' output formats; ``fake_tools.env`` switches
+  failures on (FAKE_TF_FAIL=plan, FAKE_TF_STALE=1, FAKE_TF_NO_CHANGES=1).
+* ``synthesized`` (session): real synthesis of dev and prod once; ``project`` copies it into a fresh git
+  repository (branch main, one commit), so each test synthesizes from the cache in well under a second.
+* ``fake_google``: one loopback HTTP server answering the GKE, Cloud Storage and Secret Manager REST
+  paths with payloads in the real APIs' shapes; ``clients`` are the toolkit's real adapters pointed at it.
+* ``airflow_api``: a loopback Airflow REST API (health, canary DAG runs) whose answers a test sets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.cli.helpers import FIXTURES, ROOT, git, load_env  # noqa: F401 - shared with the tests
+
+
+# --- Fake executables ---------------------------------------------------------------------------------
+
+
+class FakeTools:
+    def __init__(self, bindir: Path, log: Path, monkeypatch):
+        self.bindir, self.log, self.monkeypatch = bindir, log, monkeypatch
+
+    def commands(self, tool: str | None = None) -> list[dict]:
+        if not self.log.exists():
+            return []
+        entries = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [e for e in entries if tool is None or e["tool"] == tool]
+
+    def subcommands(self) -> list[str]:
+        return [" ".join([e["tool"], *[a for a in e["argv"] if not a.startswith("-")][:1]]) for e in self.commands()]
+
+    def env(self, name: str, value: str) -> None:
+        self.monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def fake_tools(tmp_path, monkeypatch) -> FakeTools:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("terraform", "pulumi"):
+        script = bindir / tool
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FIXTURES / f"fake_{tool}.py"}" "$@"\n')
+        script.chmod(0o755)
+    log = tmp_path / "commands.jsonl"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("FAKE_TF_PLAN_JSON", str(FIXTURES / "plan_prod.json"))
+    monkeypatch.setenv("FAKE_TF_OUTPUTS", str(FIXTURES / "outputs_prod.json"))
+    for name in ("TERRAFORM_BIN", "PULUMI_BIN", "FAKE_TF_FAIL", "FAKE_TF_STALE", "FAKE_TF_NO_CHANGES", "AIRFLOW_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return FakeTools(bindir, log, monkeypatch)
+
+
+# --- A project in a temporary git repository -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> Path:
+    """cdktf.out with dev and prod synthesized for real (backend on), shared by every test."""
+    from infra.synth import synth_environments
+
+    outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    synth_environments([load_env("dev"), load_env("prod")], outdir, backend=True)
+    return outdir
+
+
+def make_repo(path: Path, synthesized: Path | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / ".gitignore", path / ".gitignore")
+    shutil.copytree(ROOT / "environments", path / "environments")
+    (path / "README.md").write_text("deployment repository used by a test\n")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    if synthesized is not None:
+        shutil.copytree(synthesized, path / "cdktf.out")  # git-ignored, like the real one
+    return path
+
+
+@pytest.fixture
+def project(tmp_path, synthesized) -> Path:
+    return make_repo(tmp_path / "project", synthesized)
+
+
+@pytest.fixture
+def passing_policy(monkeypatch):
+    """The policy gate has its own tests (real checkov); here it passes with realistic counts."""
+    import infra.policy as policy
+
+    def run_checkov(json_paths, **_):
+        return policy.PolicyResult([policy.StackPolicy(json_path=Path(p), passed=212, failed=0, skipped=9, resources={"x"}) for p in json_paths])
+
+    monkeypatch.setattr(policy, "run_checkov", run_checkov)
+
+
+# --- Loopback HTTP servers -------------------------------------------------------------------------
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1:<free port>; `handle(method, path, query, body)` -> (status, json)."""
+
+    def __init__(self, handle):
+        self.requests: list[tuple[str, str, dict]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method):
+                parsed = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null") if length else None
+                outer.requests.append((method, parsed.path, {"query": parse_qs(parsed.query), "body": body, "auth": self.headers.get("Authorization")}))
+                status, payload = handle(method, parsed.path, parse_qs(parsed.query), body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                self._serve("GET")
+
+            def do_POST(self):  # noqa: N802
+                self._serve("POST")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class FakeGoogle:
+    """GKE, Cloud Storage and Secret Manager, as far as the deploy uses them."""
+
+    def __init__(self):
+        self.cluster = json.loads((FIXTURES / "gke_cluster_prod.json").read_text())
+        self.buckets: dict[str, dict] = {}
+        self.versions: dict[str, list[bytes]] = {}
+        self.server = LoopbackServer(self.handle)
+        self.url = self.server.url
+
+    def handle(self, method, path, query, body):
+        parts = path.strip("/").split("/")
+        if path.startswith("/v1/projects/") and "/clusters/" in path and method == "GET":
+            if parts[-1] != self.cluster["name"]:
+                return 404, {"error": {"code": 404, "message": f"Not found: {path}.", "status": "NOT_FOUND"}}
+            return 200, self.cluster
+        if path.startswith("/storage/v1/b"):
+            if method == "POST":
+                self.buckets[body["name"]] = {**body, "project": query["project"][0]}
+                return 200, {"kind": "storage#bucket", "id": body["name"], "name": body["name"], "location": body["location"].upper()}
+            name = parts[-1]
+            if name in self.buckets:
+                return 200, {"kind": "storage#bucket", "id": name, "name": name}
+            return 404, {"error": {"code": 404, "message": "The specified bucket does not exist.", "errors": [{"reason": "notFound"}]}}
+        if path.startswith("/v1/projects/") and "/secrets/" in path:
+            secret = parts[4].split(":")[0]
+            if method == "POST" and path.endswith(":addVersion"):
+                self.versions.setdefault(secret, []).append(base64.b64decode(body["payload"]["data"]))
+                number = len(self.versions[secret])
+                return 200, {"name": f"projects/123456789/secrets/{secret}/versions/{number}", "state": "ENABLED", "createTime": "2025-11-24T21:00:00Z"}
+            versions = self.versions.get(secret, [])
+            listed = [{"name": f"projects/123456789/secrets/{secret}/versions/{i + 1}", "state": "ENABLED"} for i in range(len(versions))]
+            return 200, ({"versions": listed, "totalSize": len(listed)} if listed else {})
+        return 404, {"error": {"code": 404, "message": f"fake google: no route for {method} {path}"}}
+
+
+@pytest.fixture
+def fake_google():
+    google = FakeGoogle()
+    yield google
+    google.server.close()
+
+
+@pytest.fixture
+def clients(fake_google):
+    from google.oauth2.credentials import Credentials
+
+    from infra.deploy import Clients
+    from infra.gcp_apis import SecretVersionsApi, StateBucketApi
+    from infra.gke import GoogleClusterApi
+
+    creds = Credentials(token="fixture-access-token")
+    return Clients(
+        credentials=creds,
+        cluster_api=GoogleClusterApi(creds, endpoint=fake_google.url),
+        buckets=StateBucketApi(creds, base_url=fake_google.url),
+        secrets=SecretVersionsApi(creds, base_url=fake_google.url),
+    )
+
+
+class FakeAirflow:
+    def __init__(self):
+        self.health = {
+            "metadatabase": {"status": "healthy"},
+            "scheduler": {"status": "healthy", "latest_scheduler_heartbeat": "2025-11-24T21:00:00+00:00"},
+            "triggerer": {"status": "healthy", "latest_triggerer_heartbeat": "2025-11-24T21:00:01+00:00"},
+            "dag_processor": {"status": "healthy", "latest_dag_processor_heartbeat": "2025-11-24T21:00:02+00:00"},
+        }
+        self.dag_runs: list[dict] = []
+        self.token: str | None = "fixture-api-token"
+        self.server = LoopbackServer(self.handle)
+        self.url = self.server.url
+
+    def handle(self, method, path, query, body):
+        if path == "/api/v2/monitor/health":
+            return 200, self.health
+        if path == "/api/v2/dags/system_canary/dagRuns":
+            auth = self.server.requests[-1][2]["auth"]
+            if self.token and auth != f"Bearer {self.token}":
+                return 401, {"detail": "Not authenticated"}
+            runs = sorted(self.dag_runs, key=lambda r: r["run_after"], reverse=query.get("order_by") == ["-run_after"])
+            limit = int(query.get("limit", ["50"])[0])
+            return 200, {"dag_runs": runs[:limit], "total_entries": len(runs)}
+        return 404, {"detail": "Not Found"}
+
+
+@pytest.fixture
+def airflow_api():
+    api = FakeAirflow()
+    yield api
+    api.server.close()

@@ -1,0 +1,265 @@
+"""`deploy` and `destroy` of GCP environments, against fake terraform/pulumi and loopback Google APIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import stat
+import sys
+
+import pytest
+import yaml
+from cryptography.fernet import Fernet
+from invoke.exceptions import Exit
+
+from infra import cli
+from infra.deploy import DEPLOY_STEPS, deploy, destroy
+from infra.errors import UserError
+from tests.cli.helpers import console, git, load_env, output
+
+pytestmark = pytest.mark.usefixtures("passing_policy")
+
+
+def no_tty(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+def test_deploy_runs_every_step_in_order_and_applies_the_saved_plan(project, fake_tools, clients, fake_google):
+    con = console()
+    assert deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=con) == 0
+
+    tf = fake_tools.commands("terraform")
+    assert [c["argv"][0] for c in tf] == ["init", "plan", "show", "apply", "output"]
+    plan_out = next(a for a in tf[1]["argv"] if a.startswith("-out=")).split("=", 1)[1]
+    assert tf[2]["argv"][-1] == plan_out, "the summary shows the saved plan"
+    assert tf[3]["argv"][-1] == plan_out, "apply applies exactly the saved plan file"
+    assert all(c["cwd"] == str(project / "cdktf.out" / "stacks" / "prod") for c in tf)
+    assert plan_out == str(project / "cdktf.out" / "plans" / "prod.tfplan")
+
+    text = output(con)
+    positions = [text.index(f"/{len(DEPLOY_STEPS)} {name}") for name in DEPLOY_STEPS]
+    assert positions == sorted(positions), "steps are shown in the documented order"
+    for name in ("cluster side", "bootstrap", "wait for health"):
+        assert f"{name}" in text
+    assert text.count("skipped: k8s/ program not present yet") == 3
+    assert "Apply complete!" in text, "terraform apply's output is shown as it runs"
+
+
+def test_first_deploy_creates_the_state_bucket_and_says_so(project, fake_tools, clients, fake_google):
+    con = console()
+    deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=con)
+    bucket = fake_google.buckets["acme-airflow-prod-tfstate"]
+    assert bucket["project"] == "acme-airflow-prod" and bucket["versioning"] == {"enabled": True}
+    assert bucket["iamConfiguration"]["publicAccessPrevention"] == "enforced"
+    assert "created the state bucket gs://acme-airflow-prod-tfstate" in output(con)
+
+
+def test_deploy_generates_each_missing_secret_once_and_never_prints_it(project, fake_tools, clients, fake_google):
+    con = console()
+    env = load_env("prod", project)
+    deploy(env, yes=True, root=project, clients=clients, console=con)
+    assert sorted(fake_google.versions) == ["af_prod_api_secret_key", "af_prod_fernet_key", "af_prod_jwt_secret"]
+    fernet_key = fake_google.versions["af_prod_fernet_key"][0]
+    Fernet(fernet_key)  # Airflow's fernet key must be a valid Fernet key
+    for values in fake_google.versions.values():
+        assert values[0].decode() not in output(con)
+
+    deploy(env, yes=True, root=project, clients=clients, console=console())
+    assert all(len(v) == 1 for v in fake_google.versions.values()), "a second deploy keeps existing secrets"
+
+
+def test_deploy_writes_a_private_kubeconfig_from_the_gke_api(project, fake_tools, clients, fake_google):
+    deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    path = project / "cdktf.out" / "kube" / "prod.yaml"
+    config = yaml.safe_load(path.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://34.78.10.20"
+    assert base64.b64decode(cluster["certificate-authority-data"]).startswith(b"-----BEGIN CERTIFICATE-----")
+    assert config["users"][0]["user"]["token"] == "fixture-access-token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600, "the kubeconfig holds a token: owner only"
+
+
+def test_cluster_side_runs_pulumi_with_the_environment_stack_once_k8s_exists(project, fake_tools, clients):
+    (project / "k8s").mkdir()
+    (project / "k8s" / "Pulumi.yaml").write_text("name: airflow-platform\nruntime: python\n")
+    deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=console())
+    up = [c for c in fake_tools.commands("pulumi") if c["argv"][0] == "up"]
+    assert len(up) == 1
+    assert up[0]["argv"][1:3] == ["--stack", "dev"] and up[0]["cwd"] == str(project / "k8s")
+    assert up[0]["kubeconfig"] == str(project / "cdktf.out" / "kube" / "dev.yaml")
+
+
+def test_skip_k8s_stops_before_the_cluster_side(project, fake_tools, clients):
+    (project / "k8s").mkdir()
+    (project / "k8s" / "Pulumi.yaml").write_text("name: airflow-platform\nruntime: python\n")
+    con = console()
+    deploy(load_env("dev", project), yes=True, skip_k8s=True, root=project, clients=clients, console=con)
+    assert fake_tools.commands("pulumi") == []
+    assert output(con).count("skipped: --skip-k8s") == 3
+
+
+def test_dry_run_lists_every_step_and_command_with_cwd_and_runs_nothing(project, fake_tools, fake_google):
+    con = console()
+    deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=con)
+    assert fake_tools.commands() == [], "a dry run runs no command"
+    assert fake_google.server.requests == [], "a dry run calls no Google API"
+    text = output(con)
+    for name in DEPLOY_STEPS:
+        assert f"/{len(DEPLOY_STEPS)} {name}" in text
+    for command in ("$ terraform init", "$ terraform plan", "$ terraform show -json", "$ terraform apply", "$ terraform output -json"):
+        assert command in text
+    assert text.count("(in cdktf.out/stacks/prod)") >= 5 or text.count("stacks/prod)") >= 5
+
+
+def test_failing_terraform_step_stops_the_deploy_with_its_output(project, fake_tools, clients):
+    fake_tools.env("FAKE_TF_FAIL", "plan")
+    con = console()
+    with pytest.raises(Exit) as exit_info:
+        cli.guarded(deploy, load_env("dev", project), yes=True, root=project, clients=clients, console=con)
+    assert exit_info.value.code == 1
+    assert "terraform plan" in str(exit_info.value.message) and "exit code 1" in str(exit_info.value.message)
+    assert "Error acquiring the state lock" in output(con), "the failed command's output is shown"
+    assert [c["argv"][0] for c in fake_tools.commands()] == ["init", "plan"], "nothing runs after the failure"
+    assert "not run" in output(con)
+
+
+def test_failed_policy_gate_stops_before_terraform(project, fake_tools, clients, monkeypatch):
+    import infra.policy as policy
+
+    def failing(json_paths, **_):
+        finding = policy.Finding("CKV_GCP_6", "Ensure all Cloud SQL database instance requires all incoming connections to use SSL", "prod/database/instance")
+        return policy.PolicyResult([policy.StackPolicy(json_path=json_paths[0], passed=200, failed=1, resources={"x"}, failures=[finding])])
+
+    monkeypatch.setattr(policy, "run_checkov", failing)
+    con = console()
+    with pytest.raises(UserError, match="policy gate failed for prod"):
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=con)
+    assert "CKV_GCP_6 prod/database/instance" in output(con)
+    assert fake_tools.commands() == []
+
+
+def test_no_changes_skips_confirm_and_apply(project, fake_tools, clients, monkeypatch):
+    fake_tools.env("FAKE_TF_NO_CHANGES", "1")
+    no_tty(monkeypatch)
+    con = console()
+    deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=con)
+    assert "apply" not in [c["argv"][0] for c in fake_tools.commands("terraform")]
+    assert "skipped: no infrastructure changes" in output(con)
+
+
+# --- Protected environments --------------------------------------------------------------------------
+
+
+def test_protected_deploy_refuses_a_dirty_tree(project, fake_tools, clients):
+    (project / "environments" / "prod.yaml").write_text((project / "environments" / "prod.yaml").read_text() + "\n# edit\n")
+    with pytest.raises(UserError, match=r"prod is protected and the git tree is dirty \(environments/prod.yaml\)"):
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert fake_tools.commands() == []
+
+
+def test_protected_deploy_refuses_a_head_not_on_main(project, fake_tools, clients):
+    git(project, "checkout", "-q", "-b", "feature")
+    (project / "README.md").write_text("changed on a branch\n")
+    git(project, "commit", "-q", "-am", "unmerged")
+    with pytest.raises(UserError, match="HEAD .* is not contained in main"):
+        deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=console())
+    assert fake_tools.commands() == []
+
+
+def test_protected_deploy_accepts_a_tag_on_main(project, fake_tools):
+    git(project, "tag", "v1.0.0")
+    git(project, "checkout", "-q", "v1.0.0")
+    con = console()
+    assert deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=con) == 0
+    assert "is on main" in output(con)
+
+
+def test_protected_deploy_without_yes_and_without_terminal_fails_at_once(project, fake_tools, clients, monkeypatch):
+    no_tty(monkeypatch)
+    with pytest.raises(UserError, match="needs a confirmation and there is no terminal .*pass --yes"):
+        deploy(load_env("prod", project), root=project, clients=clients, console=console())
+    assert fake_tools.commands() == [], "fails before any synthesis or terraform"
+
+
+def test_protected_deploy_needs_the_typed_environment_name(project, fake_tools, clients, monkeypatch):
+    monkeypatch.setattr("infra.deploy.interactive", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda *_: "prd")
+    with pytest.raises(UserError, match="confirmation did not match"):
+        deploy(load_env("prod", project), root=project, clients=clients, console=console())
+    assert "apply" not in [c["argv"][0] for c in fake_tools.commands()]
+
+    monkeypatch.setattr("builtins.input", lambda *_: "prod")
+    assert deploy(load_env("prod", project), root=project, clients=clients, console=console()) == 0
+    assert "apply" in [c["argv"][0] for c in fake_tools.commands()]
+
+
+def test_reviewed_plan_file_is_applied_as_is(project, fake_tools, clients):
+    from infra.plan import online_plan
+
+    env = load_env("prod", project)
+    _report, plan_file, _code = online_plan(env, console(), root=project)
+    fake_tools.log.unlink()
+    deploy(env, yes=True, plan_file=str(plan_file), root=project, clients=clients, console=console())
+    tf = [c["argv"] for c in fake_tools.commands("terraform")]
+    assert [a[0] for a in tf] == ["init", "show", "apply", "output"], "no new plan is made"
+    assert tf[2][-1] == str(plan_file)
+
+
+def test_stale_plan_file_is_refused_when_the_configuration_changed(project, fake_tools, clients):
+    from infra.plan import online_plan
+
+    env = load_env("prod", project)
+    _report, plan_file, _code = online_plan(env, console(), root=project)
+    changed = env.model_copy(update={"database": env.database.model_copy(update={"tier": "db-custom-8-30720"})})
+    fake_tools.log.unlink()
+    with pytest.raises(UserError, match="is stale: the configuration changed since it was made"):
+        deploy(changed, yes=True, plan_file=str(plan_file), root=project, clients=clients, console=console())
+    assert "apply" not in [c["argv"][0] for c in fake_tools.commands()]
+
+
+def test_stale_plan_file_is_refused_when_the_state_changed(project, fake_tools, clients):
+    from infra.plan import online_plan
+
+    env = load_env("prod", project)
+    _report, plan_file, _code = online_plan(env, console(), root=project)
+    fake_tools.env("FAKE_TF_STALE", "1")
+    con = console()
+    with pytest.raises(UserError, match="is stale: the state changed since it was made"):
+        deploy(env, yes=True, plan_file=str(plan_file), root=project, clients=clients, console=con)
+    assert "Saved plan is stale" in output(con)
+
+
+# --- Destroy -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_destroy_of_a_protected_environment_needs_force_and_says_how_to_lift_protection(project, fake_tools, dry_run):
+    with pytest.raises(UserError) as refused:
+        destroy(load_env("prod", project), yes=True, dry_run=dry_run, root=project, console=console())
+    message = str(refused.value)
+    assert "prod is protected: destroying it needs --force" in message
+    assert "gke.deletion_protection: false and database.deletion_protection: false" in message
+    assert fake_tools.commands() == []
+
+
+def test_forced_destroy_still_refuses_while_deletion_protection_is_on(project, fake_tools):
+    with pytest.raises(UserError, match="cannot destroy prod: deletion protection is on"):
+        destroy(load_env("prod", project), yes=True, force=True, root=project, console=console())
+    assert fake_tools.commands() == []
+
+
+def test_destroy_plans_a_destroy_and_applies_that_plan(project, fake_tools, monkeypatch):
+    con = console()
+    assert destroy(load_env("dev", project), yes=True, root=project, console=con) == 0
+    tf = [c["argv"] for c in fake_tools.commands("terraform")]
+    assert [a[0] for a in tf] == ["init", "plan", "show", "apply"]
+    assert "-destroy" in tf[1]
+    plan_out = next(a for a in tf[1] if a.startswith("-out=")).split("=", 1)[1]
+    assert tf[3][-1] == plan_out
+
+
+def test_destroy_without_terminal_or_yes_fails_at_once(project, fake_tools, monkeypatch):
+    no_tty(monkeypatch)
+    with pytest.raises(UserError, match="no terminal"):
+        destroy(load_env("dev", project), root=project, console=console())
+    assert fake_tools.commands() == []
