@@ -7,7 +7,7 @@ cluster side read them by name.
 
 from __future__ import annotations
 
-from cdktn import GcsBackend, TerraformOutput, TerraformStack
+from cdktn import GcsBackend, LocalBackend, TerraformOutput, TerraformStack
 from cdktn_provider_google.provider import GoogleProvider
 from constructs import Construct
 
@@ -22,7 +22,7 @@ from stacks.secret_manager import AirflowSecrets
 
 
 class EnvironmentStack(TerraformStack):
-    """Everything GCP-side for one environment; `backend=False` leaves state local (tests, offline plans)."""
+    """Everything GCP-side for one environment; `backend=False` keeps state in the stack folder (tests, offline plans)."""
 
     def __init__(self, scope: Construct, *, config: Environment, backend: bool = True) -> None:
         assert config.gcp is not None, "only runtime gke environments have a stack"
@@ -31,6 +31,10 @@ class EnvironmentStack(TerraformStack):
         GoogleProvider(self, "google", project=gcp.project_id, region=gcp.region, default_labels=naming.labels(config))
         if backend:
             GcsBackend(self, bucket=gcp.state_bucket, prefix=naming.stack_name(config))
+        else:
+            # Without it CDK Terrain writes an absolute path under the current directory into the JSON;
+            # relative to the stack's folder, the output is the same on every machine.
+            LocalBackend(self, path="terraform.tfstate")
 
         self.network = Network(self, "network", config=config)
         self.logs = LogStorage(self, "logs", config=config)

@@ -1,0 +1,69 @@
+"""The synth cache: unchanged inputs are not synthesized again; any change is; failures write nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.errors import ConfigError
+from infra.synth import synth_environments
+from tests.stacks.conftest import copy_environment
+
+
+@pytest.fixture
+def envs(tmp_path):
+    folder = tmp_path / "environments"
+    folder.mkdir()
+    return folder, [copy_environment("dev", "dev", folder), copy_environment("qa", "qa", folder)]
+
+
+def _snapshot(outdir):
+    return {p.relative_to(outdir): (p.stat().st_mtime_ns, p.stat().st_ino) for p in outdir.rglob("*") if p.is_file()}
+
+
+def test_unchanged_resynth_is_served_from_cache(tmp_path, envs):
+    _, environments = envs
+    outdir = tmp_path / "cdktf.out"
+    first = synth_environments(environments, outdir, backend=False)
+    assert [r.cached for r in first] == [False, False]
+    before = _snapshot(outdir)
+    second = synth_environments(environments, outdir, backend=False)
+    assert [r.cached for r in second] == [True, True]
+    assert _snapshot(outdir) == before
+    assert [r.resource_counts for r in second] == [r.resource_counts for r in first]
+
+
+def test_changing_an_environment_file_resynthesizes_only_that_environment(tmp_path, envs):
+    folder, (dev, qa) = envs
+    outdir = tmp_path / "cdktf.out"
+    synth_environments([dev, qa], outdir, backend=False)
+    qa_before = (outdir / "stacks/qa/cdk.tf.json").stat().st_mtime_ns
+    bigger = copy_environment("dev", "dev", folder, edit=lambda text: text.replace("max_nodes: 3", "max_nodes: 5"))
+    results = synth_environments([bigger, qa], outdir, backend=False)
+    assert [r.cached for r in results] == [False, True]
+    assert '"max_node_count": 5' in (outdir / "stacks/dev/cdk.tf.json").read_text()
+    assert (outdir / "stacks/qa/cdk.tf.json").stat().st_mtime_ns == qa_before
+    assert set(__import__("json").loads((outdir / "manifest.json").read_text())["stacks"]) == {"dev", "qa"}
+
+
+def test_the_backend_flag_is_part_of_the_cache_key(tmp_path, envs):
+    _, (dev, _) = envs
+    outdir = tmp_path / "cdktf.out"
+    synth_environments([dev], outdir, backend=False)
+    (result,) = synth_environments([dev], outdir, backend=True)
+    assert result.cached is False
+    assert '"backend"' in result.json_path.read_text()
+
+
+def test_a_failing_synth_leaves_the_previous_output_untouched(tmp_path, envs):
+    folder, (dev, qa) = envs
+    outdir = tmp_path / "cdktf.out"
+    synth_environments([dev, qa], outdir, backend=False)
+    before = _snapshot(outdir)
+    bad = copy_environment(
+        "qa", "qa", folder, edit=lambda text: text.replace("database:\n", 'database:\n  flags: {log_connections: "off"}\n')
+    )
+    changed_dev = copy_environment("dev", "dev", folder, edit=lambda text: text.replace("max_nodes: 3", "max_nodes: 4"))
+    with pytest.raises(ConfigError, match=r"database\.flags\.log_connections: fixed by the platform"):
+        synth_environments([changed_dev, bad], outdir, backend=False)
+    assert _snapshot(outdir) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]
