@@ -336,7 +336,7 @@ def deploy(
     clients: Clients | None = None,
     console: Console | None = None,
 ) -> int:
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     run = Run(env, root, dry_run, console, clients or Clients())
     steps = Steps(console, f"deploy {env.name}" + (" (dry run: nothing is changed)" if dry_run else ""), DEPLOY_STEPS)
 
@@ -393,7 +393,7 @@ def destroy(
     clients: Clients | None = None,
     console: Console | None = None,
 ) -> int:
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     if env.protected and not force:
         hint = protection_message(env)
         raise UserError(

@@ -116,7 +116,7 @@ def plan(
     base: str | None = None,
     root: Path = ROOT,
 ) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     if offline:
         from infra.offline_diff import offline_report
 

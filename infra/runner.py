@@ -46,11 +46,14 @@ class Result:
 
 
 def display_path(path: Path) -> str:
-    """Paths inside the project are shown relative to it: shorter, and the same on every machine."""
-    try:
-        return str(Path(path).resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    """Paths under the working directory (or the project) are shown relative: shorter, and copy-pastable."""
+    resolved = Path(path).resolve()
+    for base in (Path.cwd().resolve(), ROOT):
+        try:
+            return str(resolved.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
 
 
 class Runner:
@@ -61,7 +64,7 @@ class Runner:
     install_hint = ""
 
     def __init__(self, console: Console | None = None, *, dry_run: bool = False, env: dict[str, str] | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.dry_run = dry_run
         self.env = env or {}
 

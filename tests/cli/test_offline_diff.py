@@ -1,0 +1,112 @@
+"""`invoke plan ENV --offline`: two commits of a real project copy, each synthesized with its own code."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from infra.errors import UserError
+from infra.offline_diff import diff_stacks, offline_report
+from infra.plan_report import render_markdown, render_text
+from tests.cli.helpers import ROOT, git, load_env
+from tests.cli.conftest import make_repo
+
+
+def copy_project(dst):
+    """The project's files (tracked and new, not ignored) in a fresh git repository on main."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file() and not name.startswith("tests/"):
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dst / name)
+    git(dst, "init", "-q", "-b", "main")
+    git(dst, "add", "-A")
+    git(dst, "commit", "-q", "-m", "base")
+    return dst
+
+
+@pytest.mark.integration
+def test_environment_file_change_shows_exactly_the_changed_attribute(tmp_path):
+    repo = copy_project(tmp_path / "repo")
+    prod = repo / "environments" / "prod.yaml"
+    prod.write_text(prod.read_text().replace("tier: db-custom-4-15360", "tier: db-custom-8-30720"))
+    git(repo, "commit", "-q", "-am", "prod: bigger database")
+
+    report = offline_report(load_env("prod", repo), "HEAD~1", root=repo)
+
+    assert [(c.type, c.action) for c in report.changes] == [("google_sql_database_instance", "update")]
+    (change,) = report.changes
+    assert [(a.path, a.old, a.new) for a in change.attributes] == [
+        ("settings.tier", '"db-custom-4-15360"', '"db-custom-8-30720"')
+    ]
+    assert 'settings.tier: "db-custom-4-15360" → "db-custom-8-30720"' in render_text(report)
+    assert "working tree against HEAD~1" in report.source
+
+
+@pytest.mark.integration
+def test_construct_code_change_is_synthesized_with_each_commits_own_code(tmp_path):
+    repo = copy_project(tmp_path / "repo")
+    logs = repo / "stacks" / "logs.py"
+    source = logs.read_text()
+    assert 'description=f"' in source
+    logs.write_text(source.replace('description=f"', 'description=f"Changed: ', 1))
+    # Uncommitted: the working tree is what the PR would contain.
+
+    report = offline_report(load_env("dev", repo), "main", root=repo)
+
+    assert [(c.type, c.action) for c in report.changes] == [("google_logging_project_bucket_config", "update")]
+    (attribute,) = report.changes[0].attributes
+    assert attribute.path == "description"
+    assert attribute.new.startswith('"Changed: ') and not attribute.old.startswith('"Changed: ')
+
+
+def test_missing_base_ref_is_a_clear_error(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    with pytest.raises(UserError, match=r"git ref 'origin/gone' does not exist in this clone \(a shallow clone\?"):
+        offline_report(load_env("dev", repo), "origin/gone", root=repo)
+
+
+def test_no_main_to_take_the_merge_base_with_is_a_clear_error(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "branch", "-m", "main", "trunk")
+    with pytest.raises(UserError, match="no branch `main`.*pass --base REF"):
+        offline_report(load_env("dev", repo), None, root=repo)
+
+
+def stack(resources):
+    return {"resource": resources, "//": {"metadata": {"version": "0.24.0"}}}
+
+
+def test_stack_diff_names_creates_destroys_and_replacements_and_masks_secrets():
+    old = stack(
+        {
+            "google_sql_database_instance": {"db": {"name": "af-dev-pg", "settings": {"tier": "db-custom-1-3840"}, "root_password": "old-fixture"}},
+            "google_storage_bucket": {"archive": {"name": "a-logs", "location": "EU", "//": {"metadata": {"path": "dev/logs"}}}},
+            "google_compute_firewall": {"deny": {"name": "deny-all"}},
+        }
+    )
+    new = stack(
+        {
+            "google_sql_database_instance": {"db": {"name": "af-dev-pg", "settings": {"tier": "db-custom-2-7680"}, "root_password": "new-fixture"}},
+            "google_storage_bucket": {"archive": {"name": "a-logs", "location": "EUROPE-WEST1", "//": {"metadata": {"path": "dev/logs2"}}}},
+            "google_project_iam_member": {"writer": {"role": "roles/logging.logWriter"}},
+        }
+    )
+    report = diff_stacks(old, new, "dev", "test")
+    actions = {c.address: c.action for c in report.changes}
+    assert actions == {
+        "google_sql_database_instance.db": "update",
+        "google_storage_bucket.archive": "replace",
+        "google_compute_firewall.deny": "destroy",
+        "google_project_iam_member.writer": "create",
+    }
+    assert report.dangerous()[0].address == "google_storage_bucket.archive"
+    markdown = render_markdown(report)
+    assert "old-fixture" not in markdown and "new-fixture" not in markdown
+    assert re.search(r"`root_password` \| `\(sensitive\)` \| `\(sensitive\)`", markdown)
