@@ -164,15 +164,18 @@ def skip_reasons(config: Path = CHECKOV_CONFIG) -> dict[str, str]:
     """Check id -> the reason written above it in the checkov config file."""
     reasons: dict[str, str] = {}
     comment: list[str] = []
+    after_entry = False  # consecutive entries share the comment block above them
     for line in config.read_text().splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
+            if after_entry:
+                comment, after_entry = [], False
             comment.append(stripped.lstrip("# ").strip())
         elif match := re.match(r"-\s*(CKV2?_[A-Z]+_\d+)\s*$", stripped):
             reasons[match.group(1)] = " ".join(comment)
-            comment = []
+            after_entry = True
         else:
-            comment = []
+            comment, after_entry = [], False
     return reasons
 
 
