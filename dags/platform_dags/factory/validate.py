@@ -9,6 +9,7 @@ Everything here is linear in the number of tables; nothing is cached between par
 from __future__ import annotations
 
 import difflib
+import gc
 import types
 import typing
 from pathlib import Path
@@ -37,6 +38,20 @@ _TYPE_WORDS = {
 
 def load_pipeline(path: Path, *, text: str | None = None, shown_as: str | None = None) -> Pipeline:
     """The validated pipeline in `path`, its `name` set; raises PipelineError listing every problem."""
+    # Loading allocates ~20 objects per YAML line that all stay alive until the DAG is built; in a
+    # process holding Airflow's hundreds of thousands of objects, the cyclic GC passes that these
+    # allocations trigger cost more than the parse itself (measured: 0.18 s vs 0.06 s for 1,000
+    # tables) and free nothing. Pause it for the load and validation only.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(path, text, shown_as)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load(path: Path, text: str | None, shown_as: str | None) -> Pipeline:
     doc = Document(path, path.read_text(encoding="utf-8") if text is None else text, shown_as)
     data = doc.load()
     if not isinstance(data, dict):
