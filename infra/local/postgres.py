@@ -7,6 +7,7 @@ stops it. As root the server runs as the system user the wheel creates (PostgreS
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import subprocess
@@ -123,16 +124,18 @@ def stop(folder: Path, timeout: float = 30) -> bool:
     pid = server_pid(folder)
     if not pid:
         return False
-    _run([_bin("pg_ctl"), "-D", str(data_dir(folder)), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"], timeout=timeout + 10)
     try:
-        process = psutil.Process(pid)
-        process.wait(5)
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.TimeoutExpired:
-        for child in process.children(recursive=True):
-            child.kill()
-        process.kill()
+        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        family = []
+    result = _run([_bin("pg_ctl"), "-D", str(data_dir(folder)), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"], timeout=timeout + 10)
+    with open(log_file(folder), "a") as log:
+        log.write(f"pg_ctl stop: exit {result.returncode}: {result.stdout.strip()} {result.stderr.strip()}\n")
+    # pg_ctl returns when the postmaster is gone; its workers may still be exiting: wait for them too.
+    _, left = psutil.wait_procs(family, timeout=10)
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
     return True
 
 
