@@ -91,7 +91,9 @@ class GoogleClusterApi:
             raise UserError(f"no permission to read GKE cluster {name}: {exc.message}") from None
         except exceptions.GoogleAPICallError as exc:
             raise UserError(f"GKE API error for {name}: {exc.message}") from None
-        return json.loads(container_v1.Cluster.to_json(cluster, use_integers_for_enums=False))
+        # The REST API's own JSON: camelCase, enums by name, unset fields left out.
+        text = container_v1.Cluster.to_json(cluster, use_integers_for_enums=False, always_print_fields_with_no_presence=False)
+        return json.loads(text)
 
 
 @dataclass(frozen=True)

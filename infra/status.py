@@ -64,12 +64,12 @@ def cluster_rows(cluster: dict) -> list[Row]:
     rows = [Row(f"GKE cluster {cluster.get('name', '?')}", status, detail, status == "RUNNING")]
     for pool in cluster.get("nodePools", []):
         scaling = pool.get("autoscaling") or {}
-        nodes = (
-            f"{scaling.get('totalMinNodeCount', scaling.get('minNodeCount', 0))}–"
-            f"{scaling.get('totalMaxNodeCount', scaling.get('maxNodeCount', 0))} nodes"
-            if scaling.get("enabled")
-            else f"{pool.get('initialNodeCount', '?')} nodes"
-        )
+        if scaling.get("totalMaxNodeCount"):
+            nodes = f"{scaling.get('totalMinNodeCount', 0)}–{scaling['totalMaxNodeCount']} nodes"
+        elif scaling.get("enabled"):
+            nodes = f"{scaling.get('minNodeCount', 0)}–{scaling.get('maxNodeCount', 0)} nodes per zone"
+        else:
+            nodes = f"{pool.get('initialNodeCount', '?')} nodes per zone"
         machine = (pool.get("config") or {}).get("machineType", "?")
         pool_status = pool.get("status", "STATUS_UNSPECIFIED")
         rows.append(Row(f"  node pool {pool.get('name')}", pool_status, f"{machine}, {nodes}, version {pool.get('version', '?')}", pool_status == "RUNNING"))
