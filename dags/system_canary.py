@@ -44,7 +44,7 @@ with DAG(
         "pool": setting("canary_pool"),
         "execution_timeout": timedelta(minutes=1),
     },
-):
+) as dag:
 
     @task(task_id="chirp")
     def chirp() -> None:

@@ -31,7 +31,7 @@ with DAG(
         "weight_rule": "absolute",
         "execution_timeout": timedelta(minutes=5),
     },
-):
+) as dag:
 
     @task(task_id="watch")
     def watch(ti=None) -> list[str]:
