@@ -165,13 +165,13 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def synth_and_report(envs: list[Environment]) -> int:
+def synth_and_report(envs: list[Environment], *, outdir: Path = ROOT / "cdktf.out") -> int:
     """Synthesize `envs` and print, per stack, its resources by type and where the JSON went."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    for result in synth_environments(envs):
+    for result in synth_environments(envs, outdir):
         state = "unchanged, not re-synthesized" if result.cached else "synthesized"
         table = Table(title=f"{result.env}: {result.resource_total} resources ({state})", title_justify="left")
         table.add_column("resource type")

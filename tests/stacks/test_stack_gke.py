@@ -104,3 +104,23 @@ def test_node_service_account_has_only_node_roles(stack):
         b["role"] for b in stack.all("google_project_iam_member").values() if stack.ref(b["member"]).path == "gke/node-sa"
     }
     assert grants == {"roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dev",
+        "qa",
+        pytest.param(
+            "prod",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="environments/prod.yaml asks for Sundays x 6 h (about 27 h per 32 days); fix requested in the model",
+            ),
+        ),
+    ],
+)
+def test_maintenance_window_leaves_gke_its_minimum(synthesized, name):
+    # GKE rejects a window with less than 48 h of availability in any 32-day period (4 of each weekday).
+    maintenance = synthesized[name].env.gke.maintenance
+    assert 4 * len(maintenance.days) * maintenance.duration_hours >= 48

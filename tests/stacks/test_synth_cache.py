@@ -67,3 +67,17 @@ def test_a_failing_synth_leaves_the_previous_output_untouched(tmp_path, envs):
         synth_environments([changed_dev, bad], outdir, backend=False)
     assert _snapshot(outdir) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]
+
+
+def test_report_shows_resources_by_type_and_where_the_json_went(tmp_path, envs, capsys):
+    from infra.synth import synth_and_report
+
+    _, (dev, _) = envs
+    outdir = tmp_path / "cdktf.out"
+    assert synth_and_report([dev], outdir=outdir) == 0
+    first = capsys.readouterr().out
+    assert "dev:" in first and "(synthesized)" in first
+    assert "google_container_cluster" in first and "google_logging_project_sink" in first
+    assert "cdk.tf.json" in first
+    assert synth_and_report([dev], outdir=outdir) == 0
+    assert "unchanged, not re-synthesized" in capsys.readouterr().out
