@@ -29,7 +29,7 @@ from infra.errors import UserError
 from infra.plan import Stack, check_plan_fresh, synthesize, write_plan_meta
 from infra.plan_report import from_terraform_plan, render_text
 from infra.runner import PulumiRunner, TerraformRunner, display_path
-from infra.steps import Skipped, Steps
+from infra.steps import Skipped, Steps, make_console
 
 DEPLOY_STEPS = (
     "validate",
@@ -213,7 +213,7 @@ def step_init(run: Run) -> str:
             run.console.print(f"  created the state bucket gs://{bucket} (first deploy of {run.env.name})", highlight=False)
             note = f"created state bucket gs://{bucket}"
     run.tf.init(run.stack.stack_dir)
-    return note
+    return f"would init; {note}" if run.dry_run else note
 
 
 def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
@@ -225,8 +225,9 @@ def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
     run.plan_file.parent.mkdir(parents=True, exist_ok=True)
     code = run.tf.plan(run.stack.stack_dir, run.plan_file, destroy=destroy)
     run.has_changes = code == 2
-    if not run.dry_run:
-        write_plan_meta(run.stack, run.plan_file, run.root)
+    if run.dry_run:
+        return f"would save {display_path(run.plan_file)}"
+    write_plan_meta(run.stack, run.plan_file, run.root)
     return f"saved {display_path(run.plan_file)}"
 
 
@@ -240,6 +241,11 @@ def step_summary(run: Run) -> str:
     return report.summary()
 
 
+def step_apply(run: Run, done: str) -> str:
+    run.tf.apply(run.stack.stack_dir, run.plan_file)
+    return f"would apply {display_path(run.plan_file)}" if run.dry_run else f"{done}: {display_path(run.plan_file)}"
+
+
 def step_outputs(run: Run) -> str:
     outputs = run.tf.output_json(run.stack.stack_dir)
     if outputs is None:
@@ -251,7 +257,7 @@ def step_outputs(run: Run) -> str:
 def step_secrets(run: Run) -> str:
     if run.dry_run:
         run.console.print("  would add a generated version to each Airflow secret that has none (values never shown)", highlight=False)
-        return "dry run"
+        return "would check (dry run)"
     api, project = run.clients.get_secrets(), run.outputs.get("project_id") or run.env.gcp.project_id
     created, present = [], []
     for key, secret_id in sorted((run.outputs.get("secret_ids") or {}).items()):
@@ -269,7 +275,7 @@ def step_secrets(run: Run) -> str:
 def step_credentials(run: Run) -> str:
     if run.dry_run:
         run.console.print("  would read the cluster's endpoint and CA from the GKE API and a token from google-auth", highlight=False)
-        return "dry run"
+        return "would fetch (dry run)"
     from infra import gke
 
     out = run.outputs
@@ -336,14 +342,14 @@ def deploy(
     clients: Clients | None = None,
     console: Console | None = None,
 ) -> int:
-    console = console or Console(stderr=True, soft_wrap=True)
+    console = console or make_console()
+    require_answerable(env, "deploy", yes, dry_run)
     run = Run(env, root, dry_run, console, clients or Clients())
     steps = Steps(console, f"deploy {env.name}" + (" (dry run: nothing is changed)" if dry_run else ""), DEPLOY_STEPS)
 
     def validate() -> str:
         if env.gcp is None:
             raise UserError(f"environment {env.name} has runtime {env.runtime}: nothing to deploy to GCP")
-        require_answerable(env, "deploy", yes, dry_run)
         return check_git_state(env, root)
 
     steps.run("validate", validate)
@@ -357,7 +363,7 @@ def deploy(
         steps.skip("apply", "no infrastructure changes")
     else:
         steps.run("confirm", lambda: confirm(run, "deploy", yes=yes), interactive=True)
-        steps.run("apply", lambda: (run.tf.apply(run.stack.stack_dir, run.plan_file), f"applied {display_path(run.plan_file)}")[1])
+        steps.run("apply", lambda: step_apply(run, "applied"))
     steps.run("read outputs", lambda: step_outputs(run))
     steps.run("secrets", lambda: step_secrets(run))
     steps.run("cluster credentials", lambda: step_credentials(run))
@@ -393,12 +399,13 @@ def destroy(
     clients: Clients | None = None,
     console: Console | None = None,
 ) -> int:
-    console = console or Console(stderr=True, soft_wrap=True)
+    console = console or make_console()
     if env.protected and not force:
         hint = protection_message(env)
         raise UserError(
             f"{env.name} is protected: destroying it needs --force" + (f"; and {hint}" if hint else "")
         )
+    require_answerable(env, "destroy", yes, dry_run)
     run = Run(env, root, dry_run, console, clients or Clients())
     steps = Steps(console, f"destroy {env.name}" + (" (dry run: nothing is changed)" if dry_run else ""), DESTROY_STEPS)
 
@@ -408,7 +415,6 @@ def destroy(
         hint = protection_message(env)
         if env.gke.deletion_protection or env.database.deletion_protection:
             raise UserError(f"cannot destroy {env.name}: {hint}")
-        require_answerable(env, "destroy", yes, dry_run)
         return "deletion protection is off" + (f"; note: {hint}" if hint else "")
 
     steps.run("validate", validate)
@@ -417,6 +423,6 @@ def destroy(
     steps.run("plan", lambda: step_plan(run, None, destroy=True))
     steps.run("show summary", lambda: step_summary(run))
     steps.run("confirm", lambda: confirm(run, "destroy", yes=yes), interactive=True)
-    steps.run("apply", lambda: (run.tf.apply(run.stack.stack_dir, run.plan_file), "destroyed; the state bucket is kept")[1])
+    steps.run("apply", lambda: step_apply(run, "destroyed (the state bucket is kept)"))
     steps.finish()
     return 0

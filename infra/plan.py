@@ -23,6 +23,7 @@ from infra.config import ROOT, Environment
 from infra.errors import UserError
 from infra.plan_report import PlanReport, from_terraform_plan, render
 from infra.runner import TerraformRunner, display_path
+from infra.steps import make_console
 
 OUTDIR = ROOT / "cdktf.out"
 
@@ -116,7 +117,7 @@ def plan(
     base: str | None = None,
     root: Path = ROOT,
 ) -> int:
-    console = Console(stderr=True, soft_wrap=True)
+    console = make_console()
     if offline:
         from infra.offline_diff import offline_report
 

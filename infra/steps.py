@@ -7,6 +7,7 @@ step stops the run: the remaining steps are listed as not run, and the error pro
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import nullcontext
 from typing import Callable, Sequence
@@ -14,6 +15,14 @@ from typing import Callable, Sequence
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+
+def make_console() -> Console:
+    """stderr console; CI logs have no terminal width, so give tables room instead of rich's 80 columns."""
+    console = Console(stderr=True, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=True, soft_wrap=True, width=140)
+    return console
 
 
 class Skipped(Exception):
