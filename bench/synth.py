@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BINDINGS = ("cdktn", "cdktn_provider_google", "constructs")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 ENV = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
 # Measure what a user's shell does: Python caches bytecode. (Some CI images disable it, which adds the
@@ -33,7 +34,7 @@ def provider_imports() -> list[str]:
     modules: set[str] = set()
     for path in sorted((ROOT / "stacks").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("cdktn", "cdktn_provider_google", "constructs"):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in BINDINGS:
                 modules.add(node.module)
     return sorted(modules)
 

@@ -202,5 +202,5 @@ def policy_gate(envs: list[Environment]) -> int:
         for problem in stack.problems:
             console.print(f"[red]✗[/] {item.env}: {problem}")
     skips = skip_reasons()
-    console.print(f"{len(skips)} checks skipped in {CHECKOV_CONFIG.name}, each with its reason there.")
+    console.print(f"Not run ({len(skips)}, each with its reason in {CHECKOV_CONFIG.name}): {', '.join(skips)}")
     return 0 if result.ok else 1

@@ -6,7 +6,7 @@ import json
 
 from infra.config import load_environment
 from infra.synth import synth_environments
-from tests.stacks.conftest import ENVIRONMENTS
+from tests.stacks.stackkit import ENVIRONMENTS
 
 OUTPUTS = {
     "cluster_name", "cluster_location", "cluster_endpoint", "sql_instance_name", "sql_connection_name",

@@ -27,12 +27,18 @@ def test_airflow_service_account_is_bound_to_its_kubernetes_service_account(stac
 
 
 def test_airflow_project_roles_are_exactly_sql_and_logging(stack):
-    project_roles = {g["role"] for kind, g in _airflow_grants(stack) if kind == "google_project_iam_member" and "condition" not in g}
+    project_roles = {
+        g["role"] for kind, g in _airflow_grants(stack) if kind == "google_project_iam_member" and "condition" not in g
+    }
     assert project_roles == {"roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/logging.logWriter"}
 
 
 def test_airflow_is_object_admin_on_its_task_logs_bucket_only(stack):
-    buckets = [(g["role"], stack.ref(g["bucket"]).path) for kind, g in _airflow_grants(stack) if kind == "google_storage_bucket_iam_member"]
+    buckets = [
+        (g["role"], stack.ref(g["bucket"]).path)
+        for kind, g in _airflow_grants(stack)
+        if kind == "google_storage_bucket_iam_member"
+    ]
     assert buckets == [("roles/storage.objectAdmin", "logs/task-logs-bucket")]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from infra.errors import ConfigError
 from infra.synth import synth_environments
-from tests.stacks.conftest import copy_environment
+from tests.stacks.stackkit import copy_environment
 
 
 @pytest.fixture
