@@ -1,0 +1,72 @@
+"""The GitHub workflows shipped for the project's users: valid, and doing what the README promises.
+
+Syntax: GitHub's workflow JSON schema as vendored by check-jsonschema (works offline; actionlint's
+PyPI package downloads its binary from GitHub at install time, which fails without internet), plus the
+keys GitHub requires, checked directly so the test means something without check-jsonschema too.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+import yaml
+
+from tests.cli.helpers import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def load(name: str) -> dict:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
+    return data
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_workflow_has_the_keys_github_requires(name):
+    workflow = load(name)
+    assert workflow["on"] and workflow["jobs"], f"{name}: `on` and `jobs` are required"
+    for job_id, job in workflow["jobs"].items():
+        assert "runs-on" in job, f"{name}: job {job_id} has no runs-on"
+        assert job["steps"], f"{name}: job {job_id} has no steps"
+        for step in job["steps"]:
+            assert ("uses" in step) != ("run" in step), f"{name}: job {job_id}: a step needs exactly one of uses/run: {step}"
+        for need in [job.get("needs")] if isinstance(job.get("needs"), str) else job.get("needs", []):
+            assert need in workflow["jobs"], f"{name}: job {job_id} needs unknown job {need}"
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_workflow_matches_githubs_schema(name):
+    jsonschema = pytest.importorskip("jsonschema")
+    pytest.importorskip("check_jsonschema")
+    schema_file = resources.files("check_jsonschema.builtin_schemas.vendor") / "github-workflows.json"
+    schema = json.loads(schema_file.read_text())
+    instance = yaml.safe_load((WORKFLOWS / name).read_text())
+    instance["on"] = instance.pop(True)
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(instance), key=lambda e: list(e.path))
+    assert not errors, f"{name}: " + "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
+
+
+def test_pull_requests_run_tests_then_plan_every_environment_as_markdown():
+    jobs = load("pr.yml")["jobs"]
+    assert any(step.get("run") == "pytest" for step in jobs["test"]["steps"])
+    plan = jobs["plan"]
+    assert plan["needs"] == "test"
+    assert plan["strategy"]["matrix"]["env"] == ["dev", "qa", "prod"]
+    script = next(step["run"] for step in plan["steps"] if step.get("name", "").startswith("Plan"))
+    assert "--format markdown" in script and "--offline" in script, "online with credentials, offline otherwise"
+    assert any("comment" in step.get("name", "").lower() for step in plan["steps"])
+
+
+def test_merges_deploy_dev_then_qa_and_tags_deploy_prod_behind_approval():
+    workflow = load("deploy.yml")
+    assert workflow["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
+    jobs = workflow["jobs"]
+    assert jobs["qa"]["needs"] == "dev" and "refs/heads/main" in jobs["dev"]["if"]
+    assert "refs/tags/" in jobs["prod"]["if"] and jobs["prod"]["environment"] == "prod"
+    commands = {job_id: [s["run"] for s in job["steps"] if "run" in s] for job_id, job in jobs.items()}
+    assert "invoke deploy dev --yes" in commands["dev"]
+    assert "invoke deploy qa --yes" in commands["qa"]
+    assert "invoke deploy prod --yes" in commands["prod"]
