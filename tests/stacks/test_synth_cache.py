@@ -6,7 +6,7 @@ import pytest
 
 from infra.errors import ConfigError
 from infra.synth import synth_environments
-from tests.stacks.stackkit import copy_environment
+from tests.stacks.stackkit import ROOT, copy_environment
 
 
 @pytest.fixture
@@ -81,3 +81,20 @@ def test_report_shows_resources_by_type_and_where_the_json_went(tmp_path, envs, 
     assert "cdk.tf.json" in first
     assert synth_and_report([dev], outdir=outdir) == 0
     assert "unchanged, not re-synthesized" in capsys.readouterr().out
+
+
+def test_cached_path_never_loads_the_provider_bindings(tmp_path, envs):
+    # Loading CDK Terrain is what costs seconds; an unchanged re-synth must not pay for it.
+    import subprocess
+    import sys
+
+    folder, (dev, _) = envs
+    outdir = tmp_path / "cdktf.out"
+    synth_environments([dev], outdir, backend=False)
+    script = (
+        "import sys; from infra.config import load_environment; from infra.synth import synth_environments;"
+        f"(r,) = synth_environments([load_environment({str(folder / 'dev.yaml')!r})], {str(outdir)!r}, backend=False);"
+        "print(r.cached, sorted(m for m in sys.modules if m.split('.')[0] in ('cdktn', 'cdktn_provider_google', 'jsii')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.split() == ["True", "[]"]
