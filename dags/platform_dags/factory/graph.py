@@ -1,8 +1,9 @@
 """Draw a pipeline's table dependency graph as SVG and as Mermaid text, with no dependency.
 
 Layered layout: a table's rank is the length of the longest dependency chain above it, so every arrow
-points down and a reviewer reads the run order top to bottom. Within a rank, tables are ordered by the
-mean position of their upstreams (two sweeps of the barycenter heuristic) to keep crossings few.
+points down and a reviewer reads the run order top to bottom. Arrows spanning several ranks are routed
+through a point on each rank in between; within a rank, boxes and points are ordered by the mean
+position of their neighbours (barycenter sweeps, down and up) to keep crossings few.
 Box colour shows priority (darker = higher). Graphviz would lay out better, but it is a system
 binary the Airflow image and CI would need; this is enough to review the order in a PR.
 """
@@ -36,29 +37,57 @@ def ranks(pipeline: Pipeline) -> dict[str, int]:
     return rank
 
 
-def _layers(pipeline: Pipeline) -> list[list[str]]:
+def _layers(pipeline: Pipeline) -> tuple[list[list[str]], dict[tuple[str, str], list[str]]]:
+    """Tables per rank, ordered to keep crossings few, and the route of every dependency.
+
+    A dependency spanning several ranks passes through a virtual point on each rank in between
+    (named `dep>table#rank`), so it is routed around the boxes instead of through them.
+    """
     rank = ranks(pipeline)
     layers: list[list[str]] = [[] for _ in range(max(rank.values()) + 1)]
     for t in pipeline.tables:
         layers[rank[t.name]].append(t.name)
-    ups = {t.name: t.depends_on for t in pipeline.tables}
-    for _ in range(2):
+    ups: dict[str, list[str]] = {t.name: [] for t in pipeline.tables}
+    routes: dict[tuple[str, str], list[str]] = {}
+    for t in pipeline.tables:
+        for dep in t.depends_on:
+            prev, route = dep, []
+            for r in range(rank[dep] + 1, rank[t.name]):
+                point = f"{dep}>{t.name}#{r}"
+                layers[r].append(point)
+                ups[point] = [prev]
+                route.append(point)
+                prev = point
+            ups[t.name].append(prev)
+            routes[(dep, t.name)] = route
+    downs: dict[str, list[str]] = {n: [] for n in ups}
+    for n, us in ups.items():
+        for u in us:
+            downs[u].append(n)
+
+    def sweep(order: list[list[str]], neighbours: dict[str, list[str]]) -> None:
         pos = {name: i for layer in layers for i, name in enumerate(layer)}
-        for layer in layers[1:]:
-            layer.sort(key=lambda n: sum(pos[d] for d in ups[n]) / len(ups[n]) if ups[n] else pos[n])
+        for layer in order:
+            layer.sort(key=lambda n: sum(pos[m] for m in neighbours[n]) / len(neighbours[n]) if neighbours[n] else pos[n])
             pos.update({name: i for i, name in enumerate(layer)})
-    return layers
+
+    for _ in range(3):  # barycenter heuristic, down then up
+        sweep(layers[1:], ups)
+        sweep(layers[-2::-1], downs)
+    return layers, routes
 
 
 def to_svg(pipeline: Pipeline) -> str:
     """A standalone SVG: one labelled box per table (`<g class="table" id="table-NAME">`), one arrow per dependency."""
-    layers = _layers(pipeline)
+    layers, routes = _layers(pipeline)
     priority = {t.name: t.priority for t in pipeline.tables}
     top = max(priority.values()) or 1
-    width_of = {name: max(90.0, _CHAR_W * len(name) + 24) for name in priority}
+    width_of = {n: (max(90.0, _CHAR_W * len(n) + 24) if n in priority else 8.0) for layer in layers for n in layer}
     row_w = [sum(width_of[n] for n in layer) + _GAP_X * (len(layer) - 1) for layer in layers]
-    total_w = max(row_w) + 2 * _PAD
-    title_h = 30
+    title = f"{pipeline.name}: {len(priority)} tables"
+    subtitle = "an arrow leads from a table to those that wait for it"
+    total_w = max(max(row_w), _CHAR_W * len(subtitle)) + 2 * _PAD
+    title_h = 40
     total_h = title_h + len(layers) * (_BOX_H + _GAP_Y) - _GAP_Y + 2 * _PAD
     box: dict[str, tuple[float, float, float]] = {}  # name -> (x, y, width)
     for r, layer in enumerate(layers):
@@ -71,24 +100,29 @@ def to_svg(pipeline: Pipeline) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0f}" height="{total_h:.0f}" '
         f'viewBox="0 0 {total_w:.0f} {total_h:.0f}" font-family="sans-serif" font-size="12">',
-        f"<title>{escape(pipeline.name or '')}: table dependencies</title>",
+        f"<title>{escape(title)}</title>",
         "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" "
         "orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>",
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{_PAD}" y="{_PAD + 12}" font-size="14" font-weight="bold">{escape(pipeline.name or "")}'
-        f" — {len(box)} tables, arrows point from a table to the tables that wait for it</text>",
+        f'<text x="{_PAD}" y="{_PAD + 12}" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{_PAD}" y="{_PAD + 28}" fill="#555">{escape(subtitle)}</text>',
     ]
-    for t in pipeline.tables:
-        x2, y2, w2 = box[t.name]
-        for dep in t.depends_on:
-            x1, y1, w1 = box[dep]
-            sx, sy, ex, ey = x1 + w1 / 2, y1 + _BOX_H, x2 + w2 / 2, y2
+    for (dep, name), route in routes.items():
+        x1, y1, w1 = box[dep]
+        points = [(x1 + w1 / 2, y1 + _BOX_H)]
+        for point in route:  # enter and leave each virtual point vertically
+            px, py, pw = box[point]
+            points += [(px + pw / 2, py), (px + pw / 2, py + _BOX_H)]
+        x2, y2, w2 = box[name]
+        points.append((x2 + w2 / 2, y2))
+        d = f"M {points[0][0]:.1f} {points[0][1]:.1f}"
+        for (sx, sy), (ex, ey) in zip(points[::2], points[1::2]):
             my = (sy + ey) / 2
-            out.append(
-                f'<path class="dependency" data-from="{dep}" data-to="{t.name}" d="M {sx:.1f} {sy:.1f} '
-                f'C {sx:.1f} {my:.1f}, {ex:.1f} {my:.1f}, {ex:.1f} {ey:.1f}" fill="none" stroke="#555" '
-                f'stroke-width="1.2" marker-end="url(#arrow)"/>'
-            )
+            d += f" L {sx:.1f} {sy:.1f} C {sx:.1f} {my:.1f}, {ex:.1f} {my:.1f}, {ex:.1f} {ey:.1f}"
+        out.append(
+            f'<path class="dependency" data-from="{dep}" data-to="{name}" d="{d}" fill="none" stroke="#555" '
+            f'stroke-width="1.2" marker-end="url(#arrow)"/>'
+        )
     for t in pipeline.tables:
         x, y, w = box[t.name]
         shade = int(235 - 120 * (t.priority / top))
