@@ -15,8 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.cli.helpers import FIXTURES, ROOT, git, load_env  # noqa: F401 - shared with the tests
+from tests.cli.helpers import FIXTURES, load_env, make_repo
 
 
 # --- Fake executables ---------------------------------------------------------------------------------
@@ -77,19 +75,6 @@ def synthesized(tmp_path_factory) -> Path:
     outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
     synth_environments([load_env("dev"), load_env("prod")], outdir, backend=True)
     return outdir
-
-
-def make_repo(path: Path, synthesized: Path | None = None) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / ".gitignore", path / ".gitignore")
-    shutil.copytree(ROOT / "environments", path / "environments")
-    (path / "README.md").write_text("deployment repository used by a test\n")
-    git(path, "init", "-q", "-b", "main")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
-    if synthesized is not None:
-        shutil.copytree(synthesized, path / "cdktf.out")  # git-ignored, like the real one
-    return path
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -34,8 +35,37 @@ def load_env(name: str, root: Path = ROOT):
 
 
 def console() -> Console:
-    return Console(file=io.StringIO(), width=200, force_terminal=False, color_system=None)
+    return Console(file=io.StringIO(), width=200, force_terminal=False, color_system=None, soft_wrap=True)
 
 
 def output(con: Console) -> str:
     return con.file.getvalue()
+
+
+def make_repo(path: Path, synthesized: Path | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / ".gitignore", path / ".gitignore")
+    shutil.copytree(ROOT / "environments", path / "environments")
+    (path / "README.md").write_text("deployment repository used by a test\n")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    if synthesized is not None:
+        shutil.copytree(synthesized, path / "cdktf.out")  # git-ignored, like the real one
+    return path
+
+
+def copy_project(dst):
+    """The project's files (tracked and new, not ignored) in a fresh git repository on main."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file() and not name.startswith("tests/"):
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dst / name)
+    git(dst, "init", "-q", "-b", "main")
+    git(dst, "add", "-A")
+    git(dst, "commit", "-q", "-m", "base")
+    return dst

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from tests.cli.helpers import ROOT, git
-from tests.cli.test_offline_diff import copy_project
+from tests.cli.helpers import ROOT, copy_project, git
 
 HEAVY = ("cdktn", "cdktn_provider_google", "pulumi", "pulumi_kubernetes", "google", "jsii")
 COMMANDS = ("synth", "policy", "plan", "deploy", "destroy", "status")

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
 
 from infra.errors import UserError
 from infra.offline_diff import diff_stacks, offline_report
 from infra.plan_report import render_markdown, render_text
-from tests.cli.helpers import ROOT, git, load_env
-from tests.cli.conftest import make_repo
-
-
-def copy_project(dst):
-    """The project's files (tracked and new, not ignored) in a fresh git repository on main."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    for name in listed:
-        source = ROOT / name
-        if source.is_file() and not name.startswith("tests/"):
-            (dst / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dst / name)
-    git(dst, "init", "-q", "-b", "main")
-    git(dst, "add", "-A")
-    git(dst, "commit", "-q", "-m", "base")
-    return dst
+from tests.cli.helpers import copy_project, git, load_env, make_repo
 
 
 @pytest.mark.integration
