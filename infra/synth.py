@@ -82,16 +82,22 @@ def _is_current(stack_dir: Path, expected: str) -> bool:
     return (stack_dir / STACK_FILE).is_file() and hash_path.is_file() and hash_path.read_text().strip() == expected
 
 
-def _replace_dir(new: Path, final: Path) -> None:
-    """Move `new` to `final`, replacing what was there (rename is atomic on one filesystem)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        trash = final.with_name(f".{final.name}.old-{os.getpid()}")
-        final.rename(trash)
-        new.rename(final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        new.rename(final)
+def _move_into_place(staged: Path, final: Path, hash_value: str) -> None:
+    """Move the files synthesis wrote into the stack folder, one atomic rename each.
+
+    Only generated files are replaced: the folder is also terraform's working directory, and what
+    terraform keeps there (.terraform/, the lock file, local state, saved plans) must survive a synth.
+    The hash goes last, so an interrupted move leaves a stale hash and the next run synthesizes again.
+    """
+    final.mkdir(parents=True, exist_ok=True)
+    (final / HASH_FILE).unlink(missing_ok=True)
+    for path in sorted(p for p in staged.rglob("*") if p.is_file()):
+        target = final / path.relative_to(staged)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    tmp = final / f"{HASH_FILE}.{os.getpid()}"
+    tmp.write_text(hash_value + "\n")
+    tmp.replace(final / HASH_FILE)
 
 
 def _merge_manifest(outdir: Path, fresh_manifest: Path) -> None:
@@ -118,14 +124,11 @@ def _synthesize(envs: list[Environment], outdir: Path, hashes: dict[str, str], *
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.tmp-", dir=outdir.parent))
     try:
         synth(envs, staging, backend=backend)
-        for env in envs:
-            stack = naming.stack_name(env)
-            (staging / "stacks" / stack / HASH_FILE).write_text(hashes[stack] + "\n")
         # Every stack synthesized: only now does anything in `outdir` change.
         outdir.mkdir(parents=True, exist_ok=True)
         for env in envs:
             stack = naming.stack_name(env)
-            _replace_dir(staging / "stacks" / stack, outdir / "stacks" / stack)
+            _move_into_place(staging / "stacks" / stack, outdir / "stacks" / stack, hashes[stack])
         _merge_manifest(outdir, staging / "manifest.json")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

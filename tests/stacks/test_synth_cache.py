@@ -98,3 +98,17 @@ def test_cached_path_never_loads_the_provider_bindings(tmp_path, envs):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.split() == ["True", "[]"]
+
+
+def test_resynth_keeps_what_terraform_stores_in_the_stack_folder(tmp_path, envs):
+    folder, (dev, _) = envs
+    outdir = tmp_path / "cdktf.out"
+    (result,) = synth_environments([dev], outdir, backend=False)
+    kept = [result.stack_dir / ".terraform" / "providers.marker", result.stack_dir / "terraform.tfstate"]
+    for path in kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("terraform's, not ours")
+    changed = copy_environment("dev", "dev", folder, edit=lambda text: text.replace("max_nodes: 3", "max_nodes: 4"))
+    (again,) = synth_environments([changed], outdir, backend=False)
+    assert again.cached is False
+    assert [p.read_text() for p in kept] == ["terraform's, not ours"] * 2
