@@ -74,6 +74,10 @@ def validate(path: str | None) -> int:
         declared[pipeline.name] = file
         tables += len(pipeline.tables)
 
+    sub = folder / "pipelines" if (folder / "pipelines").is_dir() else folder
+    for stray in sorted(sub.glob("*.yml")):
+        problems.append(f"{_shown(stray)}:1:1: ignored: pipeline files must end in .yaml (rename it to {stray.stem}.yaml)")
+
     report = _import_folder(folder)
     for file, error in sorted(report["import_errors"].items()):
         if "PipelineError:" in error:
