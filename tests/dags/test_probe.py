@@ -48,6 +48,8 @@ def canary(airflow_db):
         )
     db = create_engine(airflow_db)
     yield db
+    with db.begin() as conn:  # other tests see an active canary, as a fresh deployment has
+        conn.execute(text("UPDATE dag SET is_paused = false WHERE dag_id = 'system_canary'"))
     db.dispose()
 
 
