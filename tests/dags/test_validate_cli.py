@@ -80,3 +80,12 @@ def test_invoke_dags_validate_passes_on_the_shipped_dags():
     proc = subprocess.run([INVOKE, "dags.validate"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("OK: ")
+
+
+def test_a_yml_file_that_the_loader_would_ignore_is_flagged(folder, capsys, monkeypatch):
+    monkeypatch.chdir(folder.parent)
+    (folder / "pipelines" / "orders.yml").write_text(GOOD)
+    assert dagtools.validate("dags") == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "dags/pipelines/orders.yml:1:1: ignored: pipeline files must end in .yaml (rename it to orders.yaml)"
+    ]
