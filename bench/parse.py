@@ -5,7 +5,8 @@ Run from the project root:  /work/venv/bin/python bench/parse.py [--runs 7] [--t
 Three DAG folders are generated under .cache/bench-parse/ describing the same DAG (same operators
 from platform_dags.etl, same arguments, a task group per table, the same dependencies):
   factory      pipelines_loader.py + pipelines/bench_pipeline.yaml (this project's format)
-  hand         bench_pipeline.py: a table list and a loop, as a person would write it (the floor)
+  hand         bench_pipeline.py: a table list and a loop, as a person would write it (the floor);
+               like the factory it asks platform_dags.alerts for callbacks (none: no routing here)
   dag-factory  load.py + bench_pipeline.yaml in dag-factory 1.1.0's format, run from a bench-only
                virtual environment (.cache/bench-dagfactory: /work/venv's packages through a .pth
                file, plus dag-factory; the project's own environment never gets dag-factory)
