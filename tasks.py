@@ -6,23 +6,29 @@ Imports stay lazy: loading this file must not import CDK Terrain, Pulumi or GCP 
 
 from invoke import Collection, task
 
+from infra.invoke_args import OptionalPositionalTask
+
 ENV_HELP = "environment: the name of a file in environments/ (local, dev, qa, prod)"
 
 
-@task(help={"env": ENV_HELP + "; omit with --all", "all": "synthesize every GCP environment (runtime: gke)"})
+@task(
+    klass=OptionalPositionalTask,
+    positional=["env"],
+    help={"env": ENV_HELP + "; omit with --all", "all": "synthesize every GCP environment (runtime: gke)"},
+)
 def synth(c, env=None, all=False):  # noqa: A002 - `--all` is the flag users type
     """Synthesize Terraform JSON for GCP environments into cdktf.out/stacks/<env>/."""
     from infra import cli
 
-    cli.guarded(cli.synth, env, all_envs=all)
+    cli.guarded(cli.synth, env or None, all_envs=all)
 
 
-@task(help={"env": ENV_HELP + "; default: every GCP environment"})
+@task(klass=OptionalPositionalTask, positional=["env"], help={"env": ENV_HELP + "; default: every GCP environment"})
 def policy(c, env=None):
     """Run the checkov policy gate over the synthesized stacks (0 failed checks to pass)."""
     from infra import cli
 
-    cli.guarded(cli.policy, env)
+    cli.guarded(cli.policy, env or None)
 
 
 @task(

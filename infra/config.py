@@ -191,6 +191,22 @@ class GkeMaintenance(StrictModel):
     start_time: time = Field(default=time(2, 0), description="Start of the window, HH:MM UTC.")
     duration_hours: int = Field(default=6, ge=4, le=24, description="Window length in hours (GKE needs >= 4).")
 
+    @model_validator(mode="after")
+    def _enough_for_gke(self) -> GkeMaintenance:
+        # GKE refuses a recurring window with less than 48 h of availability in any 32 days.
+        days = len(set(self.days))
+        if 4 * days * self.duration_hours < 48:
+            raise PydanticCustomError(
+                "config_at",
+                "{message}",
+                {
+                    "key": "duration_hours",
+                    "message": f"GKE needs >= 48 h of maintenance per 32 days (days x duration_hours >= 12), "
+                    f"got {days} x {self.duration_hours}",
+                },
+            )
+        return self
+
 
 class Gke(StrictModel):
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field(

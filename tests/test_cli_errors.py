@@ -58,3 +58,23 @@ def test_list_shows_every_command():
     assert result.returncode == 0
     for command in ("synth", "policy", "plan", "deploy", "destroy", "status", "logs", "dags.validate", "dags.graph"):
         assert f"  {command} " in result.stdout or result.stdout.rstrip().endswith(command), command
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("synth",), "error: name an environment (invoke synth prod) or pass --all"),
+        (("synth", "prod", "--all"), "error: give an environment name or --all, not both"),
+        (("synth", "local"), "error: environment 'local' has runtime local: it has no GCP infrastructure to synthesize"),
+    ],
+)
+def test_synth_takes_one_environment_or_all(args, message):
+    result = run_invoke(*args)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+
+
+def test_policy_takes_an_optional_environment():
+    result = run_invoke("policy", "staging")
+    assert result.returncode == 1
+    assert "environments/staging.yaml: no such environment file" in result.stderr

@@ -173,6 +173,11 @@ BAD_FILES = [
         "gcp: only used with runtime gke, remove it",
     ),
     (
+        "gke_maintenance_too_short",
+        GCP + "gke: {maintenance: {days: [SU], duration_hours: 6}}\n",
+        "gke.maintenance.duration_hours: GKE needs >= 48 h of maintenance per 32 days (days x duration_hours >= 12), got 1 x 6",
+    ),
+    (
         "duplicate_yaml_key",
         GCP + "protected: true\nprotected: false\n",
         None,  # position-based: checked below
