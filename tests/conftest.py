@@ -35,7 +35,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
-def free_port() -> int:
+def pick_free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -66,7 +66,7 @@ class EmbeddedPostgres:
         _commands.initdb(
             ["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=self.data, user=self.user, timeout=120
         )
-        self.port = free_port()
+        self.port = pick_free_port()
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -138,7 +138,7 @@ def airflow_db(postgres_server):
     settings.dispose_orm(do_log=False)  # before the server stops, so no exit-time errors
 
 
-def register_dag(dag) -> None:
+def _register_dag(dag) -> None:
     """Write ``dag`` to the metadata DB as the DAG processor would (``dag.test()`` needs it serialized)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
@@ -149,10 +149,35 @@ def register_dag(dag) -> None:
     sync_bag_to_db(bag, "dags-folder", None)
 
 
-def run_dag(dag, **kwargs):
+def _run_dag(dag, **kwargs):
     """``dag.test()`` of a DAG built in a test: registers it first, returns the finished DagRun."""
-    register_dag(dag)
+    _register_dag(dag)
     return dag.test(**kwargs)
+
+
+# Helpers as fixtures: several conftest.py files exist, so `from conftest import ...` is ambiguous.
+@pytest.fixture(scope="session")
+def register_dag():
+    """``register_dag(dag)``: write a test-built DAG to the metadata DB as the DAG processor would."""
+    return _register_dag
+
+
+@pytest.fixture(scope="session")
+def run_dag():
+    """``run_dag(dag, **test_kwargs)``: register, then ``dag.test()``; returns the DagRun."""
+    return _run_dag
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """``free_port()``: a TCP port on 127.0.0.1 free right now."""
+    return pick_free_port
+
+
+@pytest.fixture(scope="session")
+def dags_folder() -> Path:
+    """The project's DAGs folder."""
+    return DAGS
 
 
 class Receiver:

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import run_dag
 from platform_dags.alerts import pipeline_callbacks, send_page
 from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
 from platform_dags.sample_data import load_sample_source
@@ -15,13 +14,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def connections(postgres_server, airflow_db, monkeypatch, tmp_path):
+def run_with_databases(postgres_server, airflow_db, monkeypatch, tmp_path, run_dag):
+    """``run_dag`` with a loaded sample source and an empty warehouse behind the connections."""
     source = postgres_server.create_database("alert_source")
     warehouse = postgres_server.create_database("alert_warehouse")
     load_sample_source(source)
     monkeypatch.setenv("AIRFLOW_CONN_SAMPLE_SOURCE", source.replace("postgresql://", "postgres://"))
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse.replace("postgresql://", "postgres://"))
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
+    return run_dag
 
 
 def pipeline(dag_id: str, tables: dict[str, str | None], *, slack: bool = True, pagerduty: bool = True):
@@ -60,9 +61,9 @@ def pipeline(dag_id: str, tables: dict[str, str | None], *, slack: bool = True, 
     return dag
 
 
-def test_a_failing_table_retries_then_pages_once_and_slack_tells_the_story(connections, slack_receiver, pagerduty_receiver):
+def test_a_failing_table_retries_then_pages_once_and_slack_tells_the_story(run_with_databases, slack_receiver, pagerduty_receiver):
     dag = pipeline("alerts_story", {"groups": None, "events": "SELECT missing_column FROM {{ input }}"})
-    run = run_dag(dag)
+    run = run_with_databases(dag)
     assert str(run.state) == "failed"
     ti = run.get_task_instance("events.transform")
     assert ti.try_number == 3  # the first try and two retries
@@ -93,8 +94,8 @@ def test_a_failing_table_retries_then_pages_once_and_slack_tells_the_story(conne
     assert texts[0] == starts[0] and texts[-1] == summaries[0]
 
 
-def test_a_clean_run_sends_start_and_summary_only(connections, slack_receiver, pagerduty_receiver):
-    run = run_dag(pipeline("alerts_clean", {"groups": None, "members": "SELECT id, city FROM {{ input }}"}))
+def test_a_clean_run_sends_start_and_summary_only(run_with_databases, slack_receiver, pagerduty_receiver):
+    run = run_with_databases(pipeline("alerts_clean", {"groups": None, "members": "SELECT id, city FROM {{ input }}"}))
     assert str(run.state) == "success"
     texts = slack_receiver.texts()
     assert len(texts) == 2, texts

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 import psycopg2
 import pytest
 
-from conftest import run_dag
 from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
 from platform_dags.sample_data import COUNTS, load_sample_source
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def databases(postgres_server, airflow_db, monkeypatch, tmp_path):
+def databases(postgres_server, airflow_db, monkeypatch, tmp_path, run_dag):
     """A loaded sample source and an empty warehouse, with Airflow connections to both."""
     source = postgres_server.create_database("etl_source")
     warehouse = postgres_server.create_database("etl_warehouse")
@@ -24,7 +23,7 @@ def databases(postgres_server, airflow_db, monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse.replace("postgresql://", "postgres://"))
     # dag.test() syncs the DAGs folder into the metadata DB; these tests need only their own DAG.
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
-    return source, warehouse
+    return source, warehouse, run_dag
 
 
 def query(uri: str, sql: str) -> list[tuple] | None:
@@ -79,7 +78,7 @@ ATTENDANCE_SQL = """
 
 
 def test_rows_move_in_batches_and_the_transform_matches_an_independent_query(databases, capfd):
-    source, warehouse = databases
+    source, warehouse, run_dag = databases
     dag = table_dag(
         "etl_move_rows",
         [
@@ -117,7 +116,7 @@ def test_rows_move_in_batches_and_the_transform_matches_an_independent_query(dat
 
 
 def test_replace_refreshes_and_append_accumulates(databases):
-    source, warehouse = databases
+    source, warehouse, run_dag = databases
     tables = [
         {"name": "members", "source": {"source_table": "members"}, "table": "wh.members"},
         {"name": "member_log", "source": {"source_sql": "SELECT id, city FROM members WHERE id <= 10"}, "table": "wh.member_log", "mode": "append"},
@@ -133,7 +132,7 @@ def test_replace_refreshes_and_append_accumulates(databases):
 
 
 def test_a_bad_transform_fails_its_task_and_leaves_the_published_table_alone(databases):
-    source, warehouse = databases
+    source, warehouse, run_dag = databases
     good = [{"name": "groups", "source": {"source_table": "groups"}, "table": "wh.groups_bad"}]
     assert str(run_dag(table_dag("etl_bad", good, batch_size=100)).state) == "success"
     bad = [{**good[0], "transform": "SELECT no_such_column FROM {{ input }}"}]
@@ -151,3 +150,15 @@ def test_operators_refuse_unsafe_names_when_the_dag_is_built():
         ExtractOperator(task_id="x", source_conn_id="a", destination_conn_id="b", staging_table="s")
     with pytest.raises(ValueError, match="mode must be 'replace' or 'append'"):
         PublishOperator(task_id="x", destination_conn_id="b", staging_table="s", table="t", mode="merge")
+
+
+def test_an_empty_source_publishes_an_empty_table_with_the_source_columns(databases):
+    _, warehouse, run_dag = databases
+    tables = [{"name": "none", "source": {"source_sql": "SELECT id, name FROM groups WHERE false"}, "table": "wh.no_groups"}]
+    assert str(run_dag(table_dag("etl_empty", tables, batch_size=10)).state) == "success"
+    assert query(warehouse, "SELECT count(*) FROM wh.no_groups") == [(0,)]
+    assert query(
+        warehouse,
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'wh'"
+        " AND table_name = 'no_groups' ORDER BY ordinal_position",
+    ) == [("id", "integer"), ("name", "text")]

@@ -7,7 +7,6 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from conftest import DAGS, run_dag
 from platform_dags.sample_data import COUNTS, load_sample_source
 
 pytestmark = pytest.mark.integration
@@ -45,11 +44,11 @@ def platform(postgres_server, airflow_db, monkeypatch, tmp_path, slack_receiver,
     return source, warehouse
 
 
-def test_meetup_nightly_from_yaml_moves_and_transforms_the_sample_data(platform, slack_receiver, pagerduty_receiver):
+def test_meetup_nightly_from_yaml_moves_and_transforms_the_sample_data(platform, slack_receiver, pagerduty_receiver, run_dag, dags_folder):
     from platform_dags.factory import load_dags
 
     source, warehouse = platform
-    dag = load_dags(DAGS / "pipelines")["meetup_nightly"]
+    dag = load_dags(dags_folder / "pipelines")["meetup_nightly"]
     run = run_dag(dag)
     assert str(run.state) == "success"
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import DAGS, register_dag
 
 pytestmark = pytest.mark.integration
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def probe(db_uri: str, *args: str) -> tuple[int, str]:
@@ -27,7 +29,7 @@ def probe(db_uri: str, *args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def canary(airflow_db):
+def canary(airflow_db, register_dag):
     """system_canary registered as the DAG processor would; one run whose timestamps tests rewrite."""
     from airflow.models.dagrun import get_or_create_dagrun
     from airflow.serialization.serialized_objects import DagSerialization

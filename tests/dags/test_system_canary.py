@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import DAGS, run_dag
 
 
 def load_canary(monkeypatch, **platform):
@@ -39,9 +38,9 @@ def test_the_canary_pool_name_comes_from_platform_config(monkeypatch):
 
 
 @pytest.mark.integration
-def test_a_canary_run_makes_the_workers_probe_pass(airflow_db, monkeypatch, tmp_path):
+def test_a_canary_run_makes_the_workers_probe_pass(airflow_db, monkeypatch, tmp_path, run_dag, dags_folder):
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
-    env = {**os.environ, "PYTHONPATH": str(DAGS), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db}
+    env = {**os.environ, "PYTHONPATH": str(dags_folder), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db}
 
     def probe(*args):
         result = subprocess.run([sys.executable, "-m", "platform_dags.probe", *args], env=env, capture_output=True, text=True, timeout=120)

@@ -14,13 +14,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import free_port, register_dag, run_dag
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def api_server(airflow_db, tmp_path_factory):
+def api_server(airflow_db, tmp_path_factory, free_port):
     """`airflow api-server` on 127.0.0.1:<free port>, SimpleAuthManager with one admin and a password."""
     folder = tmp_path_factory.mktemp("api")
     passwords = folder / "passwords.json"
@@ -63,7 +62,7 @@ def api_server(airflow_db, tmp_path_factory):
 
 
 @pytest.fixture
-def stuck_task(airflow_db, monkeypatch, tmp_path):
+def stuck_task(airflow_db, monkeypatch, tmp_path, register_dag):
     """A run of `queued_victim` with `old` queued 60 min ago and `fresh` queued 1 min ago."""
     from airflow.models.dagrun import get_or_create_dagrun
     from airflow.sdk import DAG
@@ -113,7 +112,7 @@ def platform(api_server, monkeypatch):
         monkeypatch.setenv(f"AIRFLOW__PLATFORM__{key.upper()}", value)
 
 
-def test_the_watch_dag_alerts_once_about_the_task_queued_too_long(stuck_task, platform, slack_receiver, pagerduty_receiver):
+def test_the_watch_dag_alerts_once_about_the_task_queued_too_long(stuck_task, platform, slack_receiver, pagerduty_receiver, run_dag):
     import system_queued_watch
 
     first = run_dag(system_queued_watch.dag)
