@@ -95,12 +95,17 @@ def logs(c, env, component=None, follow=False):
     cli.guarded(cli.logs, env, component=component, follow=follow)
 
 
-@task(name="validate", help={"path": "folder of pipeline YAML and DAG files (default: the project's dags/)"})
+@task(
+    name="validate",
+    klass=OptionalPositionalTask,
+    positional=["path"],
+    help={"path": "folder of pipeline YAML and DAG files (default: the project's dags/)"},
+)
 def dags_validate(c, path=None):
     """Validate pipeline YAML and import every DAG; one `file:line:col: message` per problem."""
     from infra import cli
 
-    cli.guarded(cli.dags_validate, path)
+    cli.guarded(cli.dags_validate, path or None)
 
 
 @task(name="graph", help={"pipeline": "pipeline name or path to its YAML", "out": "output .svg path (a .mmd is written beside it)"})

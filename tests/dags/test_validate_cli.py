@@ -68,7 +68,7 @@ def test_a_folder_of_valid_files_passes_with_a_summary(folder, capsys):
 @pytest.mark.integration
 def test_invoke_dags_validate_exits_non_zero_with_file_line_col_lines(folder):
     shutil.copy(BAD / "bad_mode.yaml", folder / "pipelines" / "bad_mode.yaml")
-    proc = subprocess.run([INVOKE, "dags.validate", "--path", str(folder)], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([INVOKE, "dags.validate", str(folder)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1
     expected = BAD.joinpath("bad_mode.yaml").read_text().splitlines()[0].removeprefix("# expect: ")
     assert proc.stdout.splitlines() == [f"{folder / 'pipelines' / 'bad_mode.yaml'}:{expected}"]
