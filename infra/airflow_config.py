@@ -255,8 +255,9 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
     # scheduler_health_check_threshold (30 s): 3 failures 5 s apart restart a frozen one within ~60 s,
     # while a busy scheduler keeps heart-beating and is never touched.
     scheduler_health = Probe("health", HttpGet("/health", health_port), 10, 5, 5, 3)
-    # The canary proves the scheduler *schedules*: the probe fails once the newest system_canary run is
-    # older than max_age. Python + Airflow imports are slow on small machines: generous timeout.
+    # The canary proves the scheduler *schedules*: the probe fails once the newest scheduled
+    # system_canary run is older than max_age (it grants that much grace after the DAG first appears).
+    # Two failures in a row, so one slow database answer never restarts a healthy scheduler.
     canary_period = max(15, min(60, a.canary.interval_minutes * 30))
     canary = Probe(
         "canary",

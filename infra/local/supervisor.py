@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -105,7 +104,6 @@ class Supervisor:
         self.last_write = 0.0
         previous = processes.read_json(state_path(folder)) or {}
         self.previous = previous.get("components", {})
-        self.lock = threading.Lock()
 
     def log(self, message: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)

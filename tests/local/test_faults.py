@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
