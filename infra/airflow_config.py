@@ -277,6 +277,10 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
     def cmd(*args: str) -> tuple[str, ...]:
         return ("airflow", *args)
 
+    # Locally the API server reads task logs straight from disk; the scheduler's and triggerer's log
+    # servers would only bind fixed ports (8793/8794) on every interface and clash between platforms.
+    no_log_server = ("--skip-serve-logs",) if env.runtime == "local" else ()
+
     return (
         Component(
             "api-server",
@@ -288,7 +292,7 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
         ),
         Component(
             "scheduler",
-            cmd("scheduler"),
+            cmd("scheduler", *no_log_server),
             frozenset(SECTIONS["scheduler"]),
             startup=Probe("startup", HttpGet("/health", health_port), 0, 2, 5, 60),
             liveness=(scheduler_health, canary),
@@ -303,7 +307,7 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
         ),
         Component(
             "triggerer",
-            cmd("triggerer"),
+            cmd("triggerer", *no_log_server),
             frozenset(SECTIONS["triggerer"]),
             startup=None,
             liveness=(jobs_check("TriggererJob"),),

@@ -131,3 +131,9 @@ def test_a_config_change_restarts_only_the_components_that_read_it(override, res
         if config_hash(c, hashed_env(c, env_after)) != config_hash(before.component(c.name), hashed_env(before.component(c.name), env_before))
     }
     assert changed == restarted
+
+
+def test_local_components_bind_no_fixed_log_server_ports():
+    settings = build(local())
+    for name in ("scheduler", "triggerer"):
+        assert "--skip-serve-logs" in settings.component(name).command, name
