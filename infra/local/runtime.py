@@ -262,6 +262,9 @@ def destroy(env: Environment, purge: bool = False, dry_run: bool = False) -> int
 
 def status(env: Environment) -> int:
     folder = local_folder(env)
+    if not processes.recorded(folder) and not postgres.server_pid(folder):
+        console.print(f"the local platform is not running: start it with `invoke deploy {env.name}`")
+        return 1
     settings = build(env)
     rows = {r.name: r for r in health.check(settings, folder, env.local.postgres_port, _components(env))}
     sup_state = processes.read_json(supervisor.state_path(folder)) or {}
