@@ -39,10 +39,14 @@ def _error(response, what: str) -> UserError:
     return UserError(f"{what}: HTTP {response.status_code}: {message.strip()[:300]}")
 
 
-class StateBucketApi:
-    def __init__(self, credentials: Any = None, *, base_url: str = "https://storage.googleapis.com"):
+class _RestApi:
+    """A Google REST API at `base_url` (tests point it at a loopback server), session opened on first use."""
+
+    default_base_url = ""
+
+    def __init__(self, credentials: Any = None, *, base_url: str | None = None):
         self.credentials = credentials
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
         self._http = None
 
     @property
@@ -50,6 +54,10 @@ class StateBucketApi:
         if self._http is None:
             self._http = _session(self.credentials)
         return self._http
+
+
+class StateBucketApi(_RestApi):
+    default_base_url = "https://storage.googleapis.com"
 
     def exists(self, bucket: str) -> bool:
         response = self.http.get(f"{self.base_url}/storage/v1/b/{quote(bucket)}", timeout=TIMEOUT)
@@ -80,17 +88,8 @@ class StateBucketApi:
             raise _error(response, f"creating state bucket gs://{bucket} in {project}")
 
 
-class SecretVersionsApi:
-    def __init__(self, credentials: Any = None, *, base_url: str = "https://secretmanager.googleapis.com"):
-        self.credentials = credentials
-        self.base_url = base_url.rstrip("/")
-        self._http = None
-
-    @property
-    def http(self):
-        if self._http is None:
-            self._http = _session(self.credentials)
-        return self._http
+class SecretVersionsApi(_RestApi):
+    default_base_url = "https://secretmanager.googleapis.com"
 
     def _secret(self, project: str, secret_id: str) -> str:
         return f"{self.base_url}/v1/projects/{quote(project)}/secrets/{quote(secret_id)}"
