@@ -38,11 +38,20 @@ class _Deferred:
         self._notifier = None
 
     def __call__(self, context: Any) -> None:
-        if self._notifier is None:
-            from platform_dags import notifiers
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
-            self._notifier = getattr(notifiers, self.factory)(**self.kwargs)
-        self._notifier(context)
+        try:
+            if self._notifier is None:
+                from platform_dags import notifiers
+
+                self._notifier = getattr(notifiers, self.factory)(**self.kwargs)
+            self._notifier(context)
+        except AirflowNotFoundException as missing:
+            # Routing names a connection this environment does not have (e.g. local without Slack):
+            # one line in the task log, not a traceback per task.
+            import logging
+
+            logging.getLogger(__name__).warning("alert not sent (%s): %s", self.factory, missing)
 
     def __repr__(self) -> str:
         return f"{self.factory}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
