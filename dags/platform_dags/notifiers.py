@@ -197,24 +197,22 @@ def run_states(dag_id: str, run_id: str, context: Any) -> tuple[dict[str, str], 
     """
     dag_run = context.get("dag_run")
     started = getattr(dag_run, "start_date", None)
-    try:
-        from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time import task_runner
 
-        if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
-            raise LookupError("no supervisor")
+    if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None:
         result = task_runner.RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id])
-        states = result.get(run_id, result)
-        return {k: str(v) for k, v in states.items()}, started
-    except LookupError:
-        from airflow.models.dagrun import DagRun
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.session import create_session
+        states = result.get(run_id, {})  # {run_id: {task_id: state}}
+        return {task_id: str(state) for task_id, state in states.items()}, started
 
-        with create_session() as session:
-            rows = session.query(TaskInstance.task_id, TaskInstance.state).filter_by(dag_id=dag_id, run_id=run_id)
-            states = {task_id: str(state.value if hasattr(state, "value") else state) for task_id, state in rows}
-            run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one_or_none()
-            return states, started or (run.start_date if run else None)
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance.task_id, TaskInstance.state).filter_by(dag_id=dag_id, run_id=run_id)
+        states = {task_id: str(state.value if hasattr(state, "value") else state) for task_id, state in rows}
+        run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one_or_none()
+        return states, started or (run.start_date if run else None)
 
 
 def send_slack(conn_id: str, text: str) -> None:

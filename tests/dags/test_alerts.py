@@ -114,3 +114,28 @@ def test_the_pagerduty_base_url_comes_from_the_connection(airflow_db, pagerduty_
     dedup = send_page("pagerduty_test", summary="queued too long", dedup_key="k1", details={"n": 1})
     assert dedup == "k1"
     assert pagerduty_receiver.requests[0]["json"]["payload"]["custom_details"] == {"n": 1}
+
+
+def test_the_summary_reads_task_states_through_the_task_sdk_channel(run_with_databases, slack_receiver):
+    """In the DAG processor the summary asks the execution API for task states, not the database."""
+    import uuid
+
+    import psutil
+    import structlog
+    from airflow.sdk.execution_time import supervisor as sup
+
+    from platform_dags.notifiers import PipelineSlackNotifier
+
+    dag = pipeline("alerts_channel", {"groups": None, "events": "SELECT nope FROM {{ input }}"}, slack=False, pagerduty=False)
+    run = run_with_databases(dag)
+    process = sup.InProcessTestSupervisor(
+        id=uuid.uuid4(), pid=psutil.Process().pid, process=psutil.Process(),
+        process_log=structlog.get_logger(), client=sup.InProcessTestSupervisor._api_client(dag),
+    )
+    comms = sup.InProcessSupervisorComms(supervisor=process)
+    process.comms = comms
+    notifier = PipelineSlackNotifier(kind="summary", pipeline="alerts_channel", channel="#etl", slack_webhook_conn_id="slack_test")
+    with sup.set_supervisor_comms(comms):
+        notifier({"dag": dag, "run_id": run.run_id, "dag_run": run})
+    (text,) = slack_receiver.texts()
+    assert "alerts_channel finished: 1/2 tables done, 1 failed" in text and "Failed: events" in text
