@@ -10,7 +10,6 @@ key                         default           meaning
 environment                 local             environment name, shown in alerts
 canary_interval_minutes     5                 how often ``system_canary`` runs
 canary_max_age_minutes      15                probe answer "not scheduling" after this long
-canary_grace_minutes        (= max age)       probe grace after the canary DAG first appears
 canary_pool                 system_canary     pool of the canary task (created by the probe/bootstrap)
 queued_warn_minutes         15                ``system_queued_watch`` lists tasks queued longer
 api_url                     http://localhost:8080  Airflow API server the watch calls (REST API v2)
