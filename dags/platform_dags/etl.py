@@ -92,6 +92,15 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _create_schema_statements(schema: str) -> list[str]:
+    """CREATE SCHEMA IF NOT EXISTS races when parallel tasks meet a new schema (one fails on
+    pg_namespace's unique index); a transaction-scoped advisory lock makes them take turns."""
+    return [
+        f"SELECT pg_advisory_xact_lock(hashtext('platform_dags.schema.{schema}'))",
+        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+    ]
+
+
 class ExtractOperator(BaseOperator):
     """Copy the rows of a source table or query into a staging table in the destination database.
 
@@ -192,7 +201,7 @@ class ExtractOperator(BaseOperator):
         ddl = ", ".join(f"{_quote(name)} {kind}" for name, kind in zip(columns, types, strict=True))
         hook.run(
             [
-                f"CREATE SCHEMA IF NOT EXISTS {schema}",
+                *_create_schema_statements(schema),
                 f"DROP TABLE IF EXISTS {staging} CASCADE",
                 f"CREATE TABLE {staging} ({ddl})",
             ]
@@ -290,7 +299,8 @@ class PublishOperator(BaseOperator):
             new_columns = _columns(cursor, staging)
             old_columns = _columns(cursor, self.table) if _relation_kind(cursor, self.table) else None
             schema, _ = _split(self.table)
-            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for statement in _create_schema_statements(schema):
+                cursor.execute(statement)
             cols = ", ".join(_quote(c) for c in new_columns)
             if old_columns is None:
                 cursor.execute(f"CREATE TABLE {self.table} AS SELECT * FROM {staging}")

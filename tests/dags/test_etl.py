@@ -162,3 +162,34 @@ def test_an_empty_source_publishes_an_empty_table_with_the_source_columns(databa
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'wh'"
         " AND table_name = 'no_groups' ORDER BY ordinal_position",
     ) == [("id", "integer"), ("name", "text")]
+
+
+def test_parallel_first_run_tables_do_not_race_on_new_schemas(databases):
+    """The first run of a pipeline extracts and publishes several tables at once into schemas that do
+    not exist yet; CREATE SCHEMA IF NOT EXISTS alone lets one of them fail on a duplicate key."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    source, warehouse, _ = databases
+    tables = ["members", "groups", "events", "rsvps"]
+    context = {"dag": SimpleNamespace(dag_id="race"), "run_id": "manual__first"}
+    extracts = [
+        ExtractOperator(
+            task_id=f"{name}_extract", source_conn_id="sample_source", destination_conn_id="warehouse",
+            source_table=name, staging_table=f"{name}_raw", batch_size=5_000,
+        )
+        for name in tables
+    ]
+    publishes = [
+        PublishOperator(
+            task_id=f"{name}_publish", destination_conn_id="warehouse",
+            staging_table=f"{name}_raw", table=f"fresh_schema.{name}",
+        )
+        for name in tables
+    ]
+    for batch in (extracts, publishes):
+        with ThreadPoolExecutor(len(batch)) as pool:
+            for future in [pool.submit(op.execute, context) for op in batch]:
+                future.result()  # re-raises a task's failure
+    for name in tables:
+        assert query(warehouse, f"SELECT count(*) FROM fresh_schema.{name}") == query(source, f"SELECT count(*) FROM {name}")
