@@ -38,9 +38,14 @@ class _Deferred:
         self._notifier = None
 
     def __call__(self, context: Any) -> None:
+        from airflow.sdk import BaseHook
         from airflow.sdk.exceptions import AirflowNotFoundException
 
         try:
+            # Checked first: Airflow's notifiers log a missing connection as an error with a traceback.
+            for key, value in self.kwargs.items():
+                if key.endswith("_conn_id"):
+                    BaseHook.get_connection(value)
             if self._notifier is None:
                 from platform_dags import notifiers
 

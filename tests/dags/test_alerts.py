@@ -139,3 +139,17 @@ def test_the_summary_reads_task_states_through_the_task_sdk_channel(run_with_dat
         notifier({"dag": dag, "run_id": run.run_id, "dag_run": run})
     (text,) = slack_receiver.texts()
     assert "alerts_channel finished: 1/2 tables done, 1 failed" in text and "Failed: events" in text
+
+
+def test_routing_to_a_missing_connection_is_one_warning_not_an_error(airflow_db, caplog):
+    """Locally there is no Slack: a pipeline routed to #etl logs one warning per alert and carries on."""
+    callbacks = pipeline_callbacks(
+        "quiet", slack_conn_id="slack_nowhere", slack_channel="#etl", pagerduty_conn_id=None, pagerduty_service=None
+    )
+    retry_alert = callbacks["task"]["on_retry_callback"][0]
+    with caplog.at_level("DEBUG"):
+        retry_alert({})  # the connection is looked up before the context is read
+    problems = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert [(r.levelname, r.getMessage()) for r in problems] == [
+        ("WARNING", "alert not sent (PipelineSlackNotifier): The conn_id `slack_nowhere` isn't defined")
+    ]
