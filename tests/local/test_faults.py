@@ -169,6 +169,43 @@ def test_git_bundle_run_finishes_on_the_version_it_started_with(platform, repo, 
     assert {n: platform.pid(n) for n in pids} == pids, "no component may restart for a DAG change"
 
 
+def _count(platform: Platform, database: str, query: str):
+    conn = postgres.connect(platform.env.local.postgres_port, database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_example_pipeline_moves_real_rows_into_the_warehouse(platform):
+    """What the README promises a newcomer: unpause meetup_nightly, trigger it, find the warehouse filled."""
+    wait_for(lambda: platform.sql("SELECT 1 FROM dag WHERE dag_id = 'meetup_nightly' AND NOT is_stale"), 180,
+             "meetup_nightly to be parsed")
+    # The sample source is loaded in the background while the components start.
+    wait_for(lambda: _count(platform, "sample_source",
+                            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'rsvps'"), 120,
+             "the sample data to be loaded")
+    platform.call("PATCH", "/dags/meetup_nightly", {"is_paused": False})
+    try:
+        run_id = trigger(platform, "meetup_nightly")
+        wait_for(lambda: platform.runs_by_id([run_id])[0][1] in ("success", "failed"), 420, "meetup_nightly to finish")
+    finally:
+        platform.call("PATCH", "/dags/meetup_nightly", {"is_paused": True})
+    assert platform.runs_by_id([run_id])[0][1] == "success"
+    for table in ("groups", "members", "events", "rsvps"):
+        copied = _count(platform, "warehouse", f"SELECT count(*) FROM meetup.{table}")
+        assert copied == _count(platform, "sample_source", f"SELECT count(*) FROM {table}") > 0, table
+    # The transform's output against an independent query on the source: yes-RSVPs plus their guests.
+    attendees = _count(platform, "warehouse", "SELECT sum(attendees) FROM meetup.group_attendance")
+    expected = _count(platform, "sample_source",
+                      "SELECT count(*) + coalesce(sum(guests), 0) FROM rsvps WHERE response = 'yes'")
+    assert attendees == expected
+    assert not _count(platform, "warehouse", "SELECT count(*) FROM information_schema.columns "
+                      "WHERE table_schema = 'meetup' AND table_name = 'members' AND column_name = 'email'")
+
+
 def test_killed_scheduler_is_restarted_and_no_run_is_lost(platform):
     before = [trigger(platform, "fault_work") for _ in range(2)]
     restarts, pid = platform.restarts("scheduler"), platform.pid("scheduler")
