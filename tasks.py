@@ -6,13 +6,13 @@ Imports stay lazy: loading this file must not import CDK Terrain, Pulumi or GCP 
 
 from invoke import Collection, task
 
-from infra.invoke_args import OptionalPositionalTask
+from infra.invoke_args import optional_positionals
 
 ENV_HELP = "environment: the name of a file in environments/ (local, dev, qa, prod)"
 
 
 @task(
-    klass=OptionalPositionalTask,
+    klass=optional_positionals("env"),
     positional=["env"],
     help={"env": ENV_HELP + "; omit with --all", "all": "synthesize every GCP environment (runtime: gke)"},
 )
@@ -23,7 +23,7 @@ def synth(c, env=None, all=False):  # noqa: A002 - `--all` is the flag users typ
     cli.guarded(cli.synth, env or None, all_envs=all)
 
 
-@task(klass=OptionalPositionalTask, positional=["env"], help={"env": ENV_HELP + "; default: every GCP environment"})
+@task(klass=optional_positionals("env"), positional=["env"], help={"env": ENV_HELP + "; default: every GCP environment"})
 def policy(c, env=None):
     """Run the checkov policy gate over the synthesized stacks (0 failed checks to pass)."""
     from infra import cli
@@ -87,17 +87,25 @@ def status(c, env):
     cli.guarded(cli.status, env)
 
 
-@task(help={"env": ENV_HELP, "component": "api-server, scheduler, dag-processor, triggerer, postgres, supervisor", "follow": "keep printing new lines"})
+@task(
+    klass=optional_positionals("component"),
+    positional=["env", "component"],
+    help={
+        "env": ENV_HELP,
+        "component": "api-server, scheduler, dag-processor, triggerer, postgres or supervisor (default: all)",
+        "follow": "keep printing new lines",
+    },
+)
 def logs(c, env, component=None, follow=False):
     """Show the logs of the local platform's components."""
     from infra import cli
 
-    cli.guarded(cli.logs, env, component=component, follow=follow)
+    cli.guarded(cli.logs, env, component=component or None, follow=follow)
 
 
 @task(
     name="validate",
-    klass=OptionalPositionalTask,
+    klass=optional_positionals("path"),
     positional=["path"],
     help={"path": "folder of pipeline YAML and DAG files (default: the project's dags/)"},
 )

@@ -1,7 +1,7 @@
 """Optional positional arguments for invoke tasks (`invoke synth prod`, `invoke synth --all`, `invoke policy`).
 
 invoke treats every positional argument as required and has no hook for an optional one. Tasks built
-with `OptionalPositionalTask` mark theirs; the one patch below gives a still-missing marked argument
+with `optional_positionals(...)` mark theirs; the one patch below gives a still-missing marked argument
 the value "" when invoke finishes reading that task's arguments, instead of failing. Until then the
 argument counts as missing, so invoke still consumes the next bare word as its value.
 Only invoke is imported here: `invoke --list` must stay fast.
@@ -13,15 +13,18 @@ from invoke import Task
 from invoke.parser.parser import ParseMachine
 
 
-class OptionalPositionalTask(Task):
-    """A task whose positional arguments may be omitted (the task body receives "")."""
+def optional_positionals(*names: str) -> type[Task]:
+    """A Task class whose positional arguments `names` may be omitted (the task body receives "")."""
 
-    def get_arguments(self, ignore_unknown_help=None):
-        arguments = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
-        for argument in arguments:
-            if argument.positional:
-                argument.optional_positional = True
-        return arguments
+    class OptionalPositionalTask(Task):
+        def get_arguments(self, ignore_unknown_help=None):
+            arguments = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
+            for argument in arguments:
+                if argument.positional and argument.name in names:
+                    argument.optional_positional = True
+            return arguments
+
+    return OptionalPositionalTask
 
 
 _complete_context = ParseMachine.complete_context
