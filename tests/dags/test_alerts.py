@@ -8,20 +8,13 @@ import pytest
 
 from platform_dags.alerts import pipeline_callbacks, send_page
 from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
-from platform_dags.sample_data import load_sample_source
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def run_with_databases(postgres_server, airflow_db, monkeypatch, tmp_path, run_dag):
+def run_with_databases(etl_databases, run_dag):
     """``run_dag`` with a loaded sample source and an empty warehouse behind the connections."""
-    source = postgres_server.create_database("alert_source")
-    warehouse = postgres_server.create_database("alert_warehouse")
-    load_sample_source(source)
-    monkeypatch.setenv("AIRFLOW_CONN_SAMPLE_SOURCE", source.replace("postgresql://", "postgres://"))
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse.replace("postgresql://", "postgres://"))
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
     return run_dag
 
 

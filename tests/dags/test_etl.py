@@ -8,22 +8,14 @@ import psycopg2
 import pytest
 
 from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
-from platform_dags.sample_data import COUNTS, load_sample_source
+from platform_dags.sample_data import COUNTS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def databases(postgres_server, airflow_db, monkeypatch, tmp_path, run_dag):
-    """A loaded sample source and an empty warehouse, with Airflow connections to both."""
-    source = postgres_server.create_database("etl_source")
-    warehouse = postgres_server.create_database("etl_warehouse")
-    load_sample_source(source)
-    monkeypatch.setenv("AIRFLOW_CONN_SAMPLE_SOURCE", source.replace("postgresql://", "postgres://"))
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse.replace("postgresql://", "postgres://"))
-    # dag.test() syncs the DAGs folder into the metadata DB; these tests need only their own DAG.
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
-    return source, warehouse, run_dag
+def databases(etl_databases, run_dag):
+    return (*etl_databases, run_dag)
 
 
 def query(uri: str, sql: str) -> list[tuple] | None:

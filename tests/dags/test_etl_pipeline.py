@@ -7,7 +7,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
-from platform_dags.sample_data import COUNTS, load_sample_source
+from platform_dags.sample_data import COUNTS
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +32,10 @@ EXPECTED_ATTENDANCE = """
 
 
 @pytest.fixture
-def platform(postgres_server, airflow_db, monkeypatch, tmp_path, slack_receiver, pagerduty_receiver):
-    source = postgres_server.create_database("meetup_source")
-    warehouse = postgres_server.create_database("meetup_warehouse")
-    load_sample_source(source)
-    monkeypatch.setenv("AIRFLOW_CONN_SAMPLE_SOURCE", source.replace("postgresql://", "postgres://"))
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", warehouse.replace("postgresql://", "postgres://"))
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
+def platform(etl_databases, monkeypatch, slack_receiver, pagerduty_receiver):
     monkeypatch.setenv("AIRFLOW__PLATFORM__SLACK_CONN_ID", "slack_test")
     monkeypatch.setenv("AIRFLOW__PLATFORM__PAGERDUTY_CONN_ID", "pagerduty_test")
-    return source, warehouse
+    return etl_databases
 
 
 def test_meetup_nightly_from_yaml_moves_and_transforms_the_sample_data(platform, slack_receiver, pagerduty_receiver, run_dag, dags_folder):
