@@ -200,7 +200,7 @@ def deploy(env: Environment, dry_run: bool = False, ready_timeout: float = READY
     settings_env = state.process_env(settings, folder, secret_values)
     with step("Metadata schema") as out:
         out["note"] = _schema(env, folder, settings_env)
-    spec = state.build_spec(settings, settings_env, _enabled(env))
+    spec = {**state.build_spec(settings, settings_env, _enabled(env)), "postgres_port": env.local.postgres_port}
     path = supervisor.spec_path(folder)
     previous = processes.read_json(path)
     unchanged = previous == spec and all(
@@ -274,7 +274,8 @@ def status(env: Environment) -> int:
         table.add_column(column)
     pg_pid = postgres.server_pid(folder)
     pg = rows.pop("postgres")
-    table.add_row("postgres", _mark(pg.healthy), str(pg_pid or "-"), "-", "-", "-", pg.detail)
+    pg_restarts = str((sup_state.get("postgres") or {}).get("restarts", 0))
+    table.add_row("postgres", _mark(pg.healthy), str(pg_pid or "-"), "-", "-", pg_restarts, pg.detail)
     for name, row in rows.items():
         record = processes.read(folder, name)
         comp = sup_state.get("components", {}).get(name, {})

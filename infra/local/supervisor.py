@@ -28,9 +28,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.local import processes
+from infra.errors import UserError
+from infra.local import postgres, processes
 
 TICK = 0.25
+# PostgreSQL is not an Airflow component (pg_ctl daemonizes it), but losing it stops everything:
+# the supervisor starts it again when its server process is gone.
+POSTGRES_CHECK_SECONDS = 5.0
 BACKOFF_MAX = 60.0
 BACKOFF_RESET_AFTER = 120.0
 
@@ -104,6 +108,9 @@ class Supervisor:
         self.last_write = 0.0
         previous = processes.read_json(state_path(folder)) or {}
         self.previous = previous.get("components", {})
+        self.postgres_port: int | None = None
+        self.postgres = previous.get("postgres", {"restarts": 0, "last_restart": None})
+        self.next_postgres_check = 0.0
 
     def log(self, message: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
@@ -123,6 +130,7 @@ class Supervisor:
         if not spec:
             return
         self.env = {**os.environ, **spec["env"]}
+        self.postgres_port = spec.get("postgres_port")
         for name in [n for n in self.watched if n not in spec["components"]]:
             self.log(f"{name}: removed from the spec, stopping it")
             processes.stop(self.folder, name)
@@ -225,6 +233,21 @@ class Supervisor:
                 state.next_at = now + state.spec["periodSeconds"]
                 state.running = self.pool.submit(run_probe, state.spec, {**self.env, **watched.spec.get("env", {})}, watched.spec.get("cwd"))
 
+    def _check_postgres(self, now: float) -> None:
+        if not self.postgres_port or now < self.next_postgres_check:
+            return
+        self.next_postgres_check = now + POSTGRES_CHECK_SECONDS
+        if postgres.server_pid(self.folder):
+            return
+        self.log("postgres: server process gone, starting it")
+        try:
+            postgres.start(self.folder, self.postgres_port)
+        except UserError as exc:
+            self.log(f"postgres: start failed: {exc}")
+            return
+        self.postgres = {"restarts": self.postgres["restarts"] + 1, "last_restart": {"at": now, "reason": "server process gone"}}
+        self.dirty = True
+
     def write_state(self, now: float) -> None:
         if not self.dirty and now - self.last_write < 5:
             return
@@ -239,7 +262,10 @@ class Supervisor:
                 "last_restart": w.last_restart,
                 "probes": {k: {**s.last, "failures": s.failures} for k, s in w.probes.items()},
             }
-        processes.write_json(state_path(self.folder), {"pid": os.getpid(), "updated_at": now, "components": components})
+        processes.write_json(
+            state_path(self.folder),
+            {"pid": os.getpid(), "updated_at": now, "components": components, "postgres": self.postgres},
+        )
         self.dirty = False
         self.last_write = now
 
@@ -250,6 +276,7 @@ class Supervisor:
         while not self.stopping:
             self.reload()
             now = time.time()
+            self._check_postgres(now)
             for watched in list(self.watched.values()):
                 self._check(watched, now)
             self.write_state(now)

@@ -240,11 +240,14 @@ def test_frozen_scheduler_is_detected_by_liveness_and_restarted(platform):
     scheduling_works(platform)
 
 
-def test_airflow_recovers_when_postgres_stops_and_starts(platform):
+def test_stopped_postgres_is_started_again_and_airflow_recovers(platform):
     before = [trigger(platform, "fault_work") for _ in range(2)]
+    restarts = (platform.state().get("postgres") or {}).get("restarts", 0)
     postgres.stop(platform.folder)
-    time.sleep(15)
-    postgres.start(platform.folder, platform.env.local.postgres_port)
+    # Nobody but the supervisor starts it again.
+    wait_for(lambda: postgres.server_pid(platform.folder), 60, "the supervisor to start PostgreSQL again")
+    wait_for(lambda: (platform.state().get("postgres") or {}).get("restarts", 0) == restarts + 1, 30,
+             "the PostgreSQL restart to be counted")
     wait_healthy(platform, timeout=300)
     platform.assert_no_run_lost_or_duplicated(["fault_work", "system_canary"], before)
     scheduling_works(platform)
