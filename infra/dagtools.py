@@ -19,10 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from infra.airflow_config import DAGS_DIR as DAGS
 from infra.errors import UserError
-
-ROOT = Path(__file__).resolve().parent.parent
-DAGS = ROOT / "dags"
 
 # Runs in the child: import the folder like the DAG processor does and print what it found.
 _DAGBAG_SCRIPT = """

@@ -18,10 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.config import Environment
+from infra.config import ROOT, Environment
 from infra.errors import UserError
-
-ROOT = Path(__file__).resolve().parent.parent
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = ROOT / ".cache" / "checkov-venv"
 CHECKOV_CONFIG = ROOT / ".checkov.yaml"

@@ -23,9 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from infra import naming
-from infra.config import Environment
-
-ROOT = Path(__file__).resolve().parent.parent
+from infra.config import ROOT, Environment
 HASH_FILE = ".synth-hash"
 STACK_FILE = "cdk.tf.json"
 # Packages whose code shapes the synthesized JSON besides our own sources.
