@@ -191,9 +191,12 @@ def liveness(args, max_age: float) -> tuple[int, str]:
                        "a restart cannot help, the scheduler is judged once it is back")
         return 1, f"FAIL cannot judge the scheduler: {_first_line(error)}"
     if not healthy:
-        return 1, f"FAIL health server {url} answered {said}"
+        return 1, f"FAIL health server {url}: {said}"
     code, verdict = judge("scheduler", f, max_age, datetime.now(timezone.utc), args.dag_id)
-    return code, f"health server healthy; {verdict}" if code == 0 else verdict
+    if code:
+        return code, verdict
+    word = next(w for w in ("OK (startup)", "OK", "WARN") if verdict.startswith(w))
+    return 0, f"{word} health server healthy; {verdict[len(word):].strip()}"
 
 
 def ensure_pool(conn, name: str = DEFAULT_POOL, slots: int = 1) -> bool:
@@ -216,7 +219,7 @@ def answer(args) -> tuple[int, str]:
     if args.question == "startup":
         url = health_url(args.health_port)
         healthy, said = ask_health(url)
-        return (0, f"OK health server {url} answered {said}") if healthy else (1, f"FAIL health server {url} answered {said}")
+        return (0 if healthy else 1), f"{'OK' if healthy else 'FAIL'} health server {url}: {said}"
     max_age = args.max_age_minutes
     if max_age is None and args.question != "setup":
         max_age = float(config("platform", "canary_max_age_minutes", str(DEFAULT_MAX_AGE)) or DEFAULT_MAX_AGE)
