@@ -285,7 +285,6 @@ SECTIONS = {
 
 
 def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Component, ...]:
-    a = env.airflow
     api_port = int(c.get(("api", "port"), "8080"))
     health_port = c["scheduler", "scheduler_health_check_server_port"]
     probe = ("python", "-m", "platform_dags.probe")
@@ -297,7 +296,7 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
     # newest scheduler start), so no initial delay blinds it to an early freeze. Its timeout covers the
     # probe's own limits (health 5 s, connect 10 s, statements 5 s) plus a slow Python start.
     liveness = Probe(
-        Exec((*probe, "liveness", "--max-age-minutes", str(a.canary.max_age_minutes), "--health-port", health_port)),
+        Exec((*probe, "liveness", "--max-age-minutes", c["platform", "canary_max_age_minutes"], "--health-port", health_port)),
         initial_delay_seconds=0, period_seconds=10, timeout_seconds=30, failure_threshold=3,
     )
     # Slow starts (a cold image, migrations just done, two busy cores): up to 5 min for the health server.
