@@ -1,8 +1,9 @@
 """system_canary: a tiny DAG whose runs prove that the scheduler schedules and the workers execute.
 
 Every ``[platform] canary_interval_minutes`` (default 5) the scheduler creates a run; its one task
-returns at once. ``python -m platform_dags.probe scheduler`` fails when no run was created for
-``canary_max_age_minutes``; ``... workers`` fails when no task succeeded for that long.
+returns at once. The scheduler's liveness probe (``python -m platform_dags.probe liveness``) fails when
+no run was created for ``canary_max_age_minutes``; ``... workers`` fails when no task succeeded for that
+long.
 
 Why each setting:
 * highest priority (absolute weight) and its own pool (``[platform] canary_pool``, created by

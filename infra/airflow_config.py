@@ -7,9 +7,10 @@ Everything about how Airflow is configured is decided here, once, as data:
 
 `AirflowSettings.config` maps (section, key) to a string value; `secrets` names the values that come
 from a secret store (a local file here, Secret Manager / Kubernetes secrets on GKE) instead of being
-written in clear. Each `Component` carries its command and its probes in Kubernetes' own terms
-(`Probe.to_k8s()` gives the `livenessProbe` dict), so the GKE renderer (chart values) and the local
-supervisor are driven by the very same definitions.
+written in clear. Each `Component` carries its command and its probes in exactly the terms the official
+chart accepts (`Component.chart_probes()` / `Probe.to_chart()` for the chart values, `Probe.to_k8s()` for
+the container probe the chart renders from them), so the kubelet on GKE and the local supervisor run
+the very same definitions.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from infra.config import ROOT, Environment
 
@@ -32,69 +34,104 @@ GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
 PIPELINE_DATABASES = ("sample_source", "warehouse")
 
 
-# --- Probes, in Kubernetes' terms ----------------------------------------------------------------
+# --- Probes, as the official chart can express them -----------------------------------------------
+# Chart 1.22.0 takes `command` and four timings for exec probes (scheduler liveness and startup,
+# DAG processor and triggerer liveness) and fixes the API server's probes to one HTTP path, taking
+# only the timings. Nothing here can say more than that, so the local supervisor runs exactly what
+# the kubelet will run on GKE.
 
-
-@dataclass(frozen=True)
-class HttpGet:
-    """An HTTP GET that must answer 2xx/3xx within the probe's timeout."""
-
-    path: str
-    port: int
-    host: str = "127.0.0.1"
-
-    def to_k8s(self) -> dict:
-        return {"httpGet": {"path": self.path, "port": self.port}}
+API_HEALTH_PATH = "/api/v2/monitor/health"  # fixed by the chart; answers whatever the scheduler's state
 
 
 @dataclass(frozen=True)
 class Exec:
-    """A command that must exit 0 within the probe's timeout."""
+    """A command run inside the component's container; it must exit 0 within the probe's timeout."""
 
     command: tuple[str, ...]
 
-    def to_k8s(self) -> dict:
-        return {"exec": {"command": list(self.command)}}
+
+@dataclass(frozen=True)
+class HttpGet:
+    """GET `API_HEALTH_PATH` on the API server's port: the chart fixes the path, so it is not a field."""
+
+    port: int
+    path: ClassVar[str] = API_HEALTH_PATH
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One probe with the kubelet's semantics: wait `initial_delay`, then every `period`, a run that
-    takes longer than `timeout` fails; `failure_threshold` failures in a row trip it."""
+    """One probe with the kubelet's semantics: wait `initial_delay_seconds`, then every `period_seconds`;
+    a run longer than `timeout_seconds` fails; `failure_threshold` failures in a row trip it."""
 
-    name: str
-    action: HttpGet | Exec
-    initial_delay_seconds: int = 0
-    period_seconds: int = 10
-    timeout_seconds: int = 1
-    failure_threshold: int = 3
-    success_threshold: int = 1
+    action: Exec | HttpGet
+    initial_delay_seconds: int
+    period_seconds: int
+    timeout_seconds: int
+    failure_threshold: int
 
-    def to_k8s(self) -> dict:
+    def timings(self) -> dict[str, int]:
         return {
-            **self.action.to_k8s(),
             "initialDelaySeconds": self.initial_delay_seconds,
             "periodSeconds": self.period_seconds,
             "timeoutSeconds": self.timeout_seconds,
             "failureThreshold": self.failure_threshold,
-            "successThreshold": self.success_threshold,
         }
+
+    def to_chart(self) -> dict:
+        """The chart's value for this probe (e.g. `scheduler.livenessProbe`): `command` for exec probes,
+        and the four timings; the API server's path and port come from the chart itself."""
+        if isinstance(self.action, Exec):
+            return {"command": list(self.action.command), **self.timings()}
+        return self.timings()
+
+    def to_k8s(self) -> dict:
+        """The container probe the chart renders from `to_chart()`: what the local supervisor runs."""
+        if isinstance(self.action, Exec):
+            action = {"exec": {"command": list(self.action.command)}}
+        else:
+            action = {"httpGet": {"path": self.action.path, "port": self.action.port}}
+        return {**action, **self.timings()}
+
+
+# Which probes the chart renders for which component, and of which kind (anything else it cannot say).
+CHART_PROBES = {
+    "api-server": (HttpGet, ("startup", "liveness", "readiness")),
+    "scheduler": (Exec, ("startup", "liveness")),
+    "dag-processor": (Exec, ("liveness",)),
+    "triggerer": (Exec, ("liveness",)),
+}
+CHART_PROBE_KEYS = {"startup": "startupProbe", "liveness": "livenessProbe", "readiness": "readinessProbe"}
 
 
 @dataclass(frozen=True)
 class Component:
     """An Airflow process: its command, the config sections it reads, and how it is probed.
 
-    `liveness` may hold several probes (the scheduler has two: its own health server and the canary);
-    the component is restarted when any of them trips. Liveness starts once `startup` has succeeded.
+    One liveness probe, as Kubernetes allows; liveness starts once `startup` has succeeded. `readiness`
+    only routes traffic on GKE (the API server's Service); it never restarts anything.
     """
 
     name: str
     command: tuple[str, ...]
     sections: frozenset[str]
-    startup: Probe | None
-    liveness: tuple[Probe, ...]
-    ready: HttpGet | None = None
+    liveness: Probe
+    startup: Probe | None = None
+    readiness: Probe | None = None
+
+    def __post_init__(self) -> None:
+        kind, allowed = CHART_PROBES[self.name]
+        for which, probe in self.probes().items():
+            if which not in allowed or not isinstance(probe.action, kind):
+                raise ValueError(f"{self.name}: the chart cannot express a {type(probe.action).__name__} {which} probe")
+
+    def probes(self) -> dict[str, Probe]:
+        """The probes that are set, by kind ("startup", "liveness", "readiness")."""
+        found = {"startup": self.startup, "liveness": self.liveness, "readiness": self.readiness}
+        return {which: probe for which, probe in found.items() if probe is not None}
+
+    def chart_probes(self) -> dict[str, dict]:
+        """This component's probes as chart values: {"livenessProbe": {...}, "startupProbe": {...}, ...}."""
+        return {CHART_PROBE_KEYS[which]: probe.to_chart() for which, probe in self.probes().items()}
 
 
 @dataclass(frozen=True)
@@ -248,31 +285,28 @@ SECTIONS = {
 
 
 def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Component, ...]:
-    a = env.airflow
     api_port = int(c.get(("api", "port"), "8080"))
-    health_port = int(c["scheduler", "scheduler_health_check_server_port"])
-    # The scheduler's health server answers 503 once its heartbeat is older than
-    # scheduler_health_check_threshold (30 s): 3 failures 5 s apart restart a frozen one within ~60 s,
-    # while a busy scheduler keeps heart-beating and is never touched.
-    scheduler_health = Probe("health", HttpGet("/health", health_port), 10, 5, 5, 3)
-    # The canary proves the scheduler *schedules*: the probe fails once the newest scheduled
-    # system_canary run is older than max_age (it grants that much grace after the DAG first appears).
-    # Two failures in a row, so one slow database answer never restarts a healthy scheduler.
-    canary_period = max(15, min(60, a.canary.interval_minutes * 30))
-    canary = Probe(
-        "canary",
-        Exec(("python", "-m", "platform_dags.probe", "scheduler", "--max-age-minutes", str(a.canary.max_age_minutes))),
-        initial_delay_seconds=a.canary.interval_minutes * 60,
-        period_seconds=canary_period,
-        timeout_seconds=min(45, canary_period),
-        failure_threshold=2,
+    health_port = c["scheduler", "scheduler_health_check_server_port"]
+    probe = ("python", "-m", "platform_dags.probe")
+    # The scheduler's one liveness probe (Kubernetes allows one): passes while the metadata database is
+    # unreachable, else fails on a stale health server or a stale canary (see platform_dags.probe). The
+    # health server answers 503 once the heartbeat is older than scheduler_health_check_threshold
+    # (30 s; ~20 s after a SIGSTOP here): 3 failures 10 s apart restart a frozen scheduler within 60 s,
+    # while a busy one keeps heart-beating. The canary's grace is the probe's own (registration, the
+    # newest scheduler start), so no initial delay blinds it to an early freeze. Its timeout covers the
+    # probe's own limits (health 5 s, connect 10 s, statements 5 s) plus a slow Python start.
+    liveness = Probe(
+        Exec((*probe, "liveness", "--max-age-minutes", c["platform", "canary_max_age_minutes"], "--health-port", health_port)),
+        initial_delay_seconds=0, period_seconds=10, timeout_seconds=30, failure_threshold=3,
     )
-    api_probe = HttpGet("/api/v2/version", api_port)
+    # Slow starts (a cold image, migrations just done, two busy cores): up to 5 min for the health server.
+    startup = Probe(Exec((*probe, "startup", "--health-port", health_port)), 0, 5, 20, 60)
+    api_health = HttpGet(api_port)
 
     def jobs_check(job_type: str) -> Probe:
         # `airflow jobs check` costs 30-45 s of CPU on 2 cores: probe rarely, tolerate slowness.
         command = ("airflow", "jobs", "check", "--job-type", job_type, "--local")
-        return Probe("jobs-check", Exec(command), 60, 60, 45, 3)
+        return Probe(Exec(command), 60, 60, 45, 3)
 
     def cmd(*args: str) -> tuple[str, ...]:
         return ("airflow", *args)
@@ -286,32 +320,19 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
             "api-server",
             cmd("api-server", "--port", str(api_port)),
             frozenset(SECTIONS["api-server"]),
-            startup=Probe("startup", api_probe, 0, 2, 5, 60),
-            liveness=(Probe("http", api_probe, 0, 10, 5, 3),),
-            ready=api_probe,
+            liveness=Probe(api_health, 0, 10, 5, 3),
+            startup=Probe(api_health, 0, 2, 5, 60),
+            readiness=Probe(api_health, 0, 5, 5, 3),
         ),
         Component(
             "scheduler",
             cmd("scheduler", *no_log_server),
             frozenset(SECTIONS["scheduler"]),
-            startup=Probe("startup", HttpGet("/health", health_port), 0, 2, 5, 60),
-            liveness=(scheduler_health, canary),
-            ready=HttpGet("/health", health_port),
+            liveness=liveness,
+            startup=startup,
         ),
-        Component(
-            "dag-processor",
-            cmd("dag-processor"),
-            frozenset(SECTIONS["dag-processor"]),
-            startup=None,
-            liveness=(jobs_check("DagProcessorJob"),),
-        ),
-        Component(
-            "triggerer",
-            cmd("triggerer", *no_log_server),
-            frozenset(SECTIONS["triggerer"]),
-            startup=None,
-            liveness=(jobs_check("TriggererJob"),),
-        ),
+        Component("dag-processor", cmd("dag-processor"), frozenset(SECTIONS["dag-processor"]), liveness=jobs_check("DagProcessorJob")),
+        Component("triggerer", cmd("triggerer", *no_log_server), frozenset(SECTIONS["triggerer"]), liveness=jobs_check("TriggererJob")),
     )
 
 

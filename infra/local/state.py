@@ -71,17 +71,18 @@ def build_spec(settings: AirflowSettings, env: dict[str, str], enabled: dict[str
         if not enabled.get(component.name, True):
             continue
 
-        def probe(p, key=None):
+        def probe(p):
             data = p.to_k8s()
             if "exec" in data:
                 data["exec"]["command"] = _resolve(tuple(data["exec"]["command"]), env["PATH"])
-            return {"name": key or p.name, **data}
+            return data
 
         components[component.name] = {
             "command": _resolve(component.command, env["PATH"]),
             "cwd": str(ROOT),
             "hash": config_hash(component, hashed_env(component, env)),
-            "startup": probe(component.startup, "startup") if component.startup else None,
-            "liveness": [probe(p) for p in component.liveness],
+            # Readiness only routes Service traffic on GKE; locally nothing routes, so it is not run.
+            "startup": probe(component.startup) if component.startup else None,
+            "liveness": probe(component.liveness),
         }
     return {"env": env, "components": components}

@@ -3,10 +3,12 @@
     python -m infra.local.supervisor <folder>
 
 It reads `<folder>/run/_spec.json` (written by `deploy`: per component its command, environment,
-config hash and probes — the same `Probe` definitions the GKE chart gets), and reloads it when it
-changes. For each component it applies Kubernetes semantics: liveness waits for the startup probe;
-every probe waits `initial_delay_seconds` after the start, runs every `period_seconds`, counts a run
-longer than `timeout_seconds` as a failure, and trips after `failure_threshold` failures in a row. A
+config hash, and its startup and liveness probes as the container probes the chart renders from the
+same `Probe` definitions: exec commands, or GET `/api/v2/monitor/health` for the API server), and
+reloads it when it changes. For each component it applies Kubernetes semantics: liveness waits for
+the startup probe; every probe waits `initial_delay_seconds` after the start, runs every
+`period_seconds`, counts a run longer than `timeout_seconds` as a failure, and trips after
+`failure_threshold` failures in a row (successThreshold is 1, as Kubernetes requires for both). A
 tripped probe, an exited process or a changed config hash restarts the component (exits back off
 like CrashLoopBackOff). Restarts are logged and counted in `<folder>/run/_state.json` for `status`.
 
@@ -51,7 +53,7 @@ def run_probe(probe: dict, env: dict[str, str], cwd: str | None) -> tuple[bool, 
     """One run of a probe as the kubelet does it: HTTP 200-399 or exit code 0, within the timeout."""
     timeout = probe["timeoutSeconds"]
     if "httpGet" in probe:
-        url = f"http://{probe['httpGet'].get('host', '127.0.0.1')}:{probe['httpGet']['port']}{probe['httpGet']['path']}"
+        url = f"http://127.0.0.1:{probe['httpGet']['port']}{probe['httpGet']['path']}"
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 response.read(4096)
@@ -164,9 +166,10 @@ class Supervisor:
     def _reset_probes(self, watched: Watched, started: float) -> None:
         watched.startup_done = watched.spec.get("startup") is None
         watched.probes = {}
-        for probe in ([watched.spec["startup"]] if watched.spec.get("startup") else []) + watched.spec["liveness"]:
-            key = "startup" if probe is watched.spec.get("startup") else probe["name"]
-            watched.probes[key] = ProbeState(probe, next_at=started + probe["initialDelaySeconds"])
+        for key in ("startup", "liveness"):  # one liveness probe per container, as Kubernetes allows
+            probe = watched.spec.get(key)
+            if probe:
+                watched.probes[key] = ProbeState(probe, next_at=started + probe["initialDelaySeconds"])
 
     def _start(self, watched: Watched, reason: str) -> None:
         env = {**self.env, **watched.spec.get("env", {})}

@@ -1,16 +1,24 @@
-"""The canary probe answers its two questions from a real, migrated Airflow metadata database."""
+"""The scheduler's probes against real processes: a migrated Airflow metadata database on a real
+PostgreSQL, and Airflow's own scheduler health server (``airflow.utils.scheduler_health``) reading it.
+
+Each test sets the records the answers depend on (the canary's registration, runs and task, the
+scheduler job's start and heartbeat), then runs the probe as the kubelet / local supervisor does.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
-from pathlib import Path
+import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +60,49 @@ def canary(airflow_db, register_dag):
     yield db
     with db.begin() as conn:  # other tests see an active canary, as a fresh deployment has
         conn.execute(text("UPDATE dag SET is_paused = false WHERE dag_id = 'system_canary'"))
+        conn.execute(text("DELETE FROM job WHERE job_type = 'SchedulerJob'"))
     db.dispose()
+
+
+@pytest.fixture(scope="module")
+def health_server(airflow_db, free_port):
+    """Airflow's real scheduler health server on a free loopback port; yields its port."""
+    port = free_port()
+    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
+           "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+           "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "airflow.utils.scheduler_health"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except urllib.error.HTTPError:
+                break  # answering (503 with no scheduler yet) is all we wait for
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the health server did not start"
+                time.sleep(0.3)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def set_scheduler(db, *, started_ago: float | None, heartbeat_ago: float = 0):
+    """The scheduler job the health server reads (this host, running); None = no scheduler ever ran."""
+    from airflow.utils.net import get_hostname
+
+    now = datetime.now(timezone.utc)
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM job WHERE job_type = 'SchedulerJob'"))
+        if started_ago is not None:
+            conn.execute(
+                text("INSERT INTO job (state, job_type, start_date, latest_heartbeat, hostname, unixname, executor_class)"
+                     " VALUES ('running', 'SchedulerJob', :s, :h, :host, 'airflow', 'LocalExecutor')"),
+                {"s": now - timedelta(minutes=started_ago), "h": now - timedelta(minutes=heartbeat_ago), "host": get_hostname()},
+            )
 
 
 def set_canary(db, *, registered_ago=None, created_ago=None, succeeded_ago=None, paused=False):
@@ -78,63 +128,129 @@ def set_canary(db, *, registered_ago=None, created_ago=None, succeeded_ago=None,
         )
 
 
-def test_an_unregistered_canary_is_startup_not_a_scheduler_failure(airflow_db):
-    code, line = probe(airflow_db, "scheduler", "--dag-id", "canary_never_parsed")
-    assert code == 0
-    assert line == "scheduler: OK (startup) canary_never_parsed is not registered yet; the DAG processor has not parsed it"
+def liveness(db_uri: str, port: int, *extra: str) -> tuple[int, str]:
+    return probe(db_uri, "liveness", "--max-age-minutes", "15", "--health-port", str(port), *extra)
 
 
-def test_a_new_deployment_gets_max_age_to_create_its_first_run(airflow_db, canary):
-    set_canary(canary, registered_ago=3, created_ago=None)
-    code, line = probe(airflow_db, "scheduler", "--max-age-minutes", "15")
-    assert code == 0 and line.startswith("scheduler: OK (startup) no canary run created yet, registered 3.0 min ago")
-    set_canary(canary, registered_ago=60, created_ago=None)  # a manual run exists, no scheduled one
-    code, line = probe(airflow_db, "scheduler", "--max-age-minutes", "15")
-    assert code == 1
-    assert line == "scheduler: FAIL no canary run created in the 60.0 min since system_canary was registered: the scheduler is not scheduling"
+# --- the three answers: stale health server, stale canary, database unreachable ------------------
 
 
-def test_a_stale_canary_run_fails_the_scheduler(airflow_db, canary):
-    set_canary(canary, registered_ago=600, created_ago=30, succeeded_ago=30)
-    code, line = probe(airflow_db, "scheduler", "--max-age-minutes", "15")
-    assert code == 1
-    assert line == "scheduler: FAIL last canary run created 30.0 min ago (max 15 min): not scheduling"
-
-
-def test_created_but_not_executed_blames_workers_not_the_scheduler(airflow_db, canary):
-    set_canary(canary, registered_ago=600, created_ago=2, succeeded_ago=40)
-    assert probe(airflow_db, "scheduler", "--max-age-minutes", "15") == (
-        0, "scheduler: OK last canary run created 2.0 min ago (max 15 min)"
+def test_a_stale_heartbeat_fails_liveness_through_the_health_server(airflow_db, canary, health_server):
+    set_canary(canary, registered_ago=600, created_ago=2, succeeded_ago=2)  # the canary alone would pass
+    set_scheduler(canary, started_ago=60, heartbeat_ago=5)  # frozen: no heartbeat for 5 minutes
+    assert liveness(airflow_db, health_server) == (
+        1, f"liveness: FAIL health server http://127.0.0.1:{health_server}/health: HTTP 503 (scheduler heartbeat stale)"
     )
-    code, line = probe(airflow_db, "workers", "--max-age-minutes", "15")
-    assert code == 1
-    assert line == (
+    set_scheduler(canary, started_ago=60, heartbeat_ago=0)
+    assert liveness(airflow_db, health_server) == (
+        0, "liveness: OK health server healthy; last canary run created 2.0 min ago (max 15 min)"
+    )
+
+
+def test_a_health_server_that_never_answers_fails_liveness_within_the_probe_budget(airflow_db, canary, free_port):
+    set_canary(canary, registered_ago=600, created_ago=2, succeeded_ago=2)
+    with socket.socket() as silent:  # accepts connections, never answers: a hung process
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        code, line = liveness(airflow_db, port)
+    assert code == 1 and line.startswith(f"liveness: FAIL health server http://127.0.0.1:{port}/health: no answer"), line
+    code, line = liveness(airflow_db, free_port())  # nothing listening at all
+    assert code == 1 and "no answer" in line and "refused" in line.lower()
+
+
+def test_a_stale_canary_fails_liveness_although_the_heartbeat_is_fresh(airflow_db, canary, health_server):
+    set_scheduler(canary, started_ago=600)
+    set_canary(canary, registered_ago=600, created_ago=30, succeeded_ago=30)
+    assert liveness(airflow_db, health_server) == (
+        1, "liveness: FAIL last canary run created 30.0 min ago (max 15 min): not scheduling"
+    )
+
+
+def test_an_unreachable_database_passes_liveness_and_says_why(postgres_server, health_server, free_port):
+    # The health server answers 503 then too (it reads the heartbeat from the database): not a reason.
+    for dead in (f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/airflow",  # server gone
+                 f"postgresql+psycopg2://postgres@127.0.0.1:{postgres_server.port}/no_such_database"):
+        code, line = liveness(dead, health_server)
+        assert code == 0, line
+        assert line.startswith("liveness: OK metadata database unreachable (OperationalError: "), line
+        assert line.endswith("a restart cannot help, the scheduler is judged once it is back"), line
+
+
+# --- canary grace -----------------------------------------------------------------------------------
+
+
+def test_an_unregistered_canary_is_startup_not_a_scheduler_failure(airflow_db, canary, health_server):
+    set_scheduler(canary, started_ago=600)
+    code, line = liveness(airflow_db, health_server, "--dag-id", "canary_never_parsed")
+    assert (code, line) == (0, "liveness: OK (startup) health server healthy; canary_never_parsed is not "
+                               "registered yet; the DAG processor has not parsed it")
+
+
+def test_a_new_deployment_gets_max_age_to_create_its_first_run(airflow_db, canary, health_server):
+    set_scheduler(canary, started_ago=600)
+    set_canary(canary, registered_ago=3, created_ago=None)
+    code, line = liveness(airflow_db, health_server)
+    assert code == 0 and line.startswith("liveness: OK (startup) health server healthy; no canary run created yet, registered 3.0 min ago")
+    set_canary(canary, registered_ago=60, created_ago=None)  # a manual run exists, no scheduled one
+    assert liveness(airflow_db, health_server) == (
+        1, "liveness: FAIL no canary run created in the 60.0 min since system_canary was registered: "
+           "the scheduler is not scheduling"
+    )
+
+
+def test_a_restarted_scheduler_gets_max_age_before_the_canary_is_held_against_it(airflow_db, canary, health_server):
+    """Without this grace a scheduler restarted for a stale canary would be restarted again at once."""
+    set_canary(canary, registered_ago=600, created_ago=30, succeeded_ago=30)
+    set_scheduler(canary, started_ago=1)
+    code, line = liveness(airflow_db, health_server)
+    assert code == 0 and line.startswith("liveness: OK (startup) health server healthy; no canary run created since the scheduler "
+                                   "started 1.0 min ago")
+    set_scheduler(canary, started_ago=20)
+    assert liveness(airflow_db, health_server)[0] == 1
+
+
+def test_a_paused_canary_warns_instead_of_restarting(airflow_db, canary, health_server):
+    set_scheduler(canary, started_ago=600)
+    set_canary(canary, registered_ago=600, created_ago=90, paused=True)
+    code, line = liveness(airflow_db, health_server)
+    assert code == 0 and line.startswith("liveness: WARN health server healthy; system_canary is paused")
+
+
+# --- startup, workers, setup ------------------------------------------------------------------------
+
+
+def test_startup_passes_once_the_health_server_says_the_scheduler_runs(airflow_db, canary, health_server):
+    set_scheduler(canary, started_ago=None)  # starting: no scheduler job yet
+    assert probe(airflow_db, "startup", "--health-port", str(health_server)) == (
+        1, f"startup: FAIL health server http://127.0.0.1:{health_server}/health: HTTP 503 (scheduler heartbeat stale)"
+    )
+    set_scheduler(canary, started_ago=0)
+    assert probe(airflow_db, "startup", "--health-port", str(health_server)) == (
+        0, f"startup: OK health server http://127.0.0.1:{health_server}/health: HTTP 200"
+    )
+
+
+def test_created_but_not_executed_blames_workers_not_the_scheduler(airflow_db, canary, health_server):
+    set_scheduler(canary, started_ago=600)
+    set_canary(canary, registered_ago=600, created_ago=2, succeeded_ago=40)
+    assert liveness(airflow_db, health_server)[0] == 0
+    assert probe(airflow_db, "workers", "--max-age-minutes", "15") == (1, (
         "workers: FAIL last canary task succeeded 40.0 min ago (max 15 min): "
         "workers are not executing; alert, do not restart the scheduler"
-    )
+    ))
 
 
-def test_a_healthy_platform_passes_both(airflow_db, canary, monkeypatch):
+def test_the_max_age_defaults_to_the_platform_setting(airflow_db, canary, health_server, monkeypatch):
+    set_scheduler(canary, started_ago=600)
     set_canary(canary, registered_ago=600, created_ago=4, succeeded_ago=3)
     assert probe(airflow_db, "workers", "--max-age-minutes", "15") == (0, "workers: OK last canary task succeeded 3.0 min ago (max 15 min)")
-    # The max age defaults to [platform] canary_max_age_minutes.
     monkeypatch.setenv("AIRFLOW__PLATFORM__CANARY_MAX_AGE_MINUTES", "2")
-    assert probe(airflow_db, "scheduler") == (1, "scheduler: FAIL last canary run created 4.0 min ago (max 2 min): not scheduling")
-
-
-def test_a_paused_canary_warns_instead_of_restarting(airflow_db, canary):
-    set_canary(canary, registered_ago=600, created_ago=90, paused=True)
-    code, line = probe(airflow_db, "scheduler")
-    assert code == 0 and line.startswith("scheduler: WARN system_canary is paused")
+    assert probe(airflow_db, "liveness", "--health-port", str(health_server)) == (
+        1, "liveness: FAIL last canary run created 4.0 min ago (max 2 min): not scheduling"
+    )
 
 
 def test_setup_creates_the_canary_pool_once(airflow_db):
     assert probe(airflow_db, "setup") == (0, "setup: pool system_canary created")
     assert probe(airflow_db, "setup") == (0, "setup: pool system_canary already exists")
-
-
-def test_an_unreachable_database_is_one_line_and_a_failure(postgres_server):
-    dead = f"postgresql+psycopg2://postgres@127.0.0.1:{postgres_server.port}/no_such_database"
-    code, line = probe(dead, "scheduler")
-    assert code == 1
-    assert line.startswith("scheduler: FAIL cannot read the metadata database: OperationalError")

@@ -7,9 +7,14 @@ import json
 import pytest
 
 from infra.airflow_config import (
+    API_HEALTH_PATH,
     GIT_BUNDLE,
     LOCAL_BUNDLE,
     SECRET_MANAGER_BACKEND,
+    Component,
+    Exec,
+    HttpGet,
+    Probe,
     build,
     config_hash,
     hashed_env,
@@ -91,27 +96,86 @@ def test_gke_uses_secret_manager_and_no_local_paths():
     assert settings.connections == {}
 
 
-def test_scheduler_probes_catch_a_freeze_within_a_minute_and_a_stall_by_the_canary():
+def test_the_scheduler_has_one_liveness_probe_that_catches_a_freeze_within_a_minute():
     settings = build(local(canary={"interval_minutes": 5, "max_age_minutes": 15}))
     scheduler = settings.component("scheduler")
-    health, canary = scheduler.liveness
-    as_k8s = health.to_k8s()
-    assert as_k8s["httpGet"] == {"path": "/health", "port": 50003}
-    # 503 comes ~30 s after the last heartbeat; then failureThreshold x period must fit in the 60 s budget.
-    assert 30 + as_k8s["periodSeconds"] * as_k8s["failureThreshold"] <= 60
-    command = canary.to_k8s()["exec"]["command"]
-    assert command[:4] == ["python", "-m", "platform_dags.probe", "scheduler"]
-    assert command[-2:] == ["--max-age-minutes", "15"]
-    assert canary.timeout_seconds >= 30  # Airflow imports are slow on small machines
+    chart = scheduler.chart_probes()
+    assert set(chart) == {"livenessProbe", "startupProbe"}  # one liveness probe, as Kubernetes allows
+    liveness = chart["livenessProbe"]
+    assert liveness["command"] == ["python", "-m", "platform_dags.probe", "liveness",
+                                   "--max-age-minutes", "15", "--health-port", "50003"]
+    # 503 comes at most 30 s after the last heartbeat; then failureThreshold x period must fit in 60 s.
+    assert 30 + liveness["periodSeconds"] * liveness["failureThreshold"] <= 60
+    assert liveness["initialDelaySeconds"] == 0  # the canary's grace is the probe's, not a blind delay
+    assert chart["startupProbe"]["command"][3:] == ["startup", "--health-port", "50003"]
+    # Slow starts get minutes, not the chart default's one minute.
+    assert chart["startupProbe"]["periodSeconds"] * chart["startupProbe"]["failureThreshold"] >= 180
 
 
-def test_every_component_has_a_liveness_probe_in_kubernetes_terms():
-    for component in build(local()).components:
-        assert component.liveness, component.name
-        for probe in component.liveness:
-            spec = probe.to_k8s()
-            assert {"periodSeconds", "timeoutSeconds", "failureThreshold", "initialDelaySeconds"} <= spec.keys(), component.name
-            assert ("httpGet" in spec) != ("exec" in spec), component.name
+def test_the_health_port_in_the_probe_follows_the_scheduler_setting():
+    settings = build(local(config_overrides={"scheduler": {"scheduler_health_check_server_port": 50999}}))
+    assert settings.component("scheduler").liveness.to_chart()["command"][-2:] == ["--health-port", "50999"]
+
+
+def test_the_liveness_probe_answers_before_the_kubelet_gives_up():
+    """An unreachable database must be the probe's pass, not a timed-out failure: its own limits fit."""
+    from platform_dags import probe
+
+    timeout = build(local()).component("scheduler").liveness.timeout_seconds
+    assert probe.HEALTH_TIMEOUT + probe.CONNECT_TIMEOUT + probe.STATEMENT_TIMEOUT + 5 <= timeout
+
+
+def test_the_api_server_is_probed_on_the_path_the_chart_fixes():
+    api = build(local()).component("api-server")
+    for which, p in api.probes().items():
+        assert p.to_k8s()["httpGet"] == {"path": "/api/v2/monitor/health", "port": 50002}, which
+        assert set(p.to_chart()) == {"initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"}
+
+
+def test_a_probe_the_chart_cannot_express_is_refused():
+    with pytest.raises(ValueError, match="scheduler: the chart cannot express a HttpGet liveness probe"):
+        Component("scheduler", ("airflow", "scheduler"), frozenset(), liveness=Probe(HttpGet(8974), 0, 10, 5, 3))
+    with pytest.raises(ValueError, match="triggerer: the chart cannot express a Exec startup probe"):
+        Component("triggerer", ("airflow", "triggerer"), frozenset(), liveness=Probe(Exec(("true",)), 0, 10, 5, 3),
+                  startup=Probe(Exec(("true",)), 0, 10, 5, 3))
+
+
+CHART_KEYS = {"api-server": "apiServer", "scheduler": "scheduler", "dag-processor": "dagProcessor", "triggerer": "triggerer"}
+
+
+def _chart_file(name: str) -> str:
+    """A file of the official chart package (AIRFLOW_CHART_TGZ, else ../shared/charts), never copied here."""
+    import os
+    import tarfile
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[3] / "shared" / "charts" / "airflow-1.22.0.tgz"
+    path = Path(os.environ.get("AIRFLOW_CHART_TGZ", default))
+    if not path.exists():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"the Airflow chart package is missing: {path} (set AIRFLOW_CHART_TGZ)")
+        pytest.skip(f"no chart package at {path}")
+    with tarfile.open(path) as tgz:
+        return tgz.extractfile(f"airflow/{name}").read().decode()
+
+
+@pytest.mark.parametrize("runtime", ["local", "gke"])
+def test_every_probe_is_accepted_by_the_chart_schema(runtime):
+    import jsonschema
+
+    schema = json.loads(_chart_file("values.schema.json"))
+    env = local() if runtime == "local" else parse_environment("dev", {"runtime": "gke", "gcp": {
+        "project_id": "acme-dev-1", "region": "europe-west1", "zones": ["europe-west1-b"], "state_bucket": "acme-tf"}}, "dev.yaml")
+    for component in build(env).components:
+        chart_key = CHART_KEYS[component.name]
+        for key, value in component.chart_probes().items():
+            sub = schema["properties"][chart_key]["properties"][key]  # KeyError: the chart has no such probe
+            jsonschema.validate(value, sub)  # additionalProperties: false rejects anything the chart ignores
+
+
+def test_the_chart_fixes_the_api_server_probe_path_the_builder_uses():
+    template = _chart_file("templates/api-server/api-server-deployment.yaml")
+    assert template.count(f"path: {API_HEALTH_PATH}") == 3  # liveness, readiness, startup
 
 
 @pytest.mark.parametrize(

@@ -233,7 +233,8 @@ def test_frozen_scheduler_is_detected_by_liveness_and_restarted(platform):
     wait_for(lambda: platform.restarts("scheduler") > restarts, 120, "the liveness probe to restart the scheduler")
     detected = time.monotonic() - frozen_at
     reason = platform.state()["components"]["scheduler"]["last_restart"]["reason"]
-    assert reason.startswith("health probe failed"), reason
+    # The one liveness probe names what failed: the health server's stale heartbeat.
+    assert reason.startswith("liveness probe failed") and "health server" in reason, reason
     assert detected < 120
     wait_healthy(platform)
     platform.assert_no_run_lost_or_duplicated(["fault_work", "system_canary"], before)
@@ -265,10 +266,10 @@ def test_scheduler_alive_but_not_scheduling_is_caught_by_the_canary(platform):
     restarts = platform.restarts("scheduler")
     started = time.monotonic()
     max_age = platform.env.airflow.canary.max_age_minutes * 60
-    wait_for(lambda: platform.restarts("scheduler") > restarts, max_age + 150, "the canary probe to restart the scheduler")
+    wait_for(lambda: platform.restarts("scheduler") > restarts, max_age + 150, "the liveness probe to restart the scheduler")
     reason = platform.state()["components"]["scheduler"]["last_restart"]["reason"]
-    assert reason.startswith("canary probe failed") and "not scheduling" in reason, reason
-    # max age, then the probe's period x failure threshold (two 30 s periods here), then slack
+    assert reason.startswith("liveness probe failed") and "not scheduling" in reason, reason
+    # max age from the scheduler's start, then the probe's period x failure threshold (3 x 10 s), then slack
     assert time.monotonic() - started <= max_age + 150
     env_path.write_text(original)
     platform.reload()
@@ -288,7 +289,7 @@ def test_busy_scheduler_with_hundreds_of_waiting_tasks_is_not_restarted(platform
     run_id = trigger(platform, "heavy_load")
     wait_for(lambda: platform.sql("SELECT count(*) FROM task_instance WHERE run_id = %s AND state IS DISTINCT FROM 'success'", run_id)[0][0] >= 200,
              120, "hundreds of mapped tasks to wait")
-    deadline = time.monotonic() + 150  # well past the health probe's 45 s and two canary probe periods
+    deadline = time.monotonic() + 150  # well past the liveness probe's 3 x 10 s and the canary's max age
     while time.monotonic() < deadline:
         assert {n: platform.restarts(n) for n in restarts} == restarts, platform.state()
         time.sleep(5)
