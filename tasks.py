@@ -124,5 +124,27 @@ def dags_graph(c, pipeline, out=None):
     cli.guarded(cli.dags_graph, pipeline, out=out)
 
 
+@task(name="values", help={"env": ENV_HELP})
+def k8s_values(c, env):
+    """Print the official chart's values for ENV (the builder's chart renderer)."""
+    from infra import cli
+
+    cli.guarded(cli.k8s_values, env)
+
+
+@task(
+    name="render",
+    klass=optional_positionals("env"),
+    positional=["env"],
+    help={"env": ENV_HELP + "; default: every GCP environment", "out": "folder to write into (default: build/k8s)"},
+)
+def k8s_render(c, env=None, out=None):
+    """Render ENV's manifests with helm and the pinned chart into build/k8s/<env>/, validated."""
+    from infra import cli
+
+    cli.guarded(cli.k8s_render, env or None, outdir=out)
+
+
 dags = Collection("dags", dags_validate, dags_graph)
-ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags)
+k8s = Collection("k8s", k8s_values, k8s_render)
+ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags, k8s)

@@ -124,3 +124,30 @@ def dags_graph(pipeline: str, *, out: str | None) -> int:
     from infra.dagtools import graph
 
     return graph(pipeline, out=out)
+
+
+def _cluster_environments(env_name: str | None) -> list[Environment]:
+    if env_name is None:
+        return load_all(runtime="gke")
+    env = load_environment(env_name)
+    if env.runtime != "gke":
+        raise UserError(f"environment {env.name!r} has runtime {env.runtime}: it has no cluster side to render")
+    return [env]
+
+
+def k8s_values(env_name: str) -> int:
+    (env,) = _cluster_environments(env_name)
+    from infra.k8s_render import values_yaml
+
+    print(values_yaml(env), end="")
+    return 0
+
+
+def k8s_render(env_name: str | None, *, outdir: str | None) -> int:
+    from pathlib import Path
+
+    from infra.k8s_render import render, report
+
+    for env in _cluster_environments(env_name):
+        print(report(render(env, Path(outdir) if outdir else None)))
+    return 0

@@ -132,6 +132,16 @@ def render(env: Environment, outdir: Path | None = None) -> Rendered:
     return Rendered(env.name, folder, objects)
 
 
+def report(result: Rendered) -> str:
+    """Two lines for the operator: where the manifests are, and what they hold."""
+    try:
+        shown = result.folder.relative_to(Path.cwd())
+    except ValueError:
+        shown = result.folder
+    kinds = ", ".join(f"{n} {kind}" for kind, n in result.counts().items())
+    return f"{result.env}: {len(result.objects)} objects written to {shown}/, validated\n  {kinds}"
+
+
 def read(folder: Path) -> list[dict]:
     """Objects of a rendered folder, in file order."""
     return [yaml.safe_load(p.read_text()) for p in sorted(folder.glob("*.yaml"))]
