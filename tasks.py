@@ -25,7 +25,7 @@ def synth(c, env=None, all=False):  # noqa: A002 - `--all` is the flag users typ
 
 @task(klass=optional_positionals("env"), positional=["env"], help={"env": ENV_HELP + "; default: every GCP environment"})
 def policy(c, env=None):
-    """Run the checkov policy gate over the synthesized stacks (0 failed checks to pass)."""
+    """Run the checkov policy gate over the synthesized stacks and rendered manifests (0 failed checks to pass)."""
     from infra import cli
 
     cli.guarded(cli.policy, env or None)

@@ -46,6 +46,8 @@ CONTAINER_SECURITY = {
 }
 # Init containers (wait-for-migrations) and sidecars: small and fixed, they only poll.
 SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
+# Google's front ends (load balancer proxies and health checks) reach the API server from these ranges.
+GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
 SCRATCH_SIZE = "1Gi"
 LOGS_SIZE = "2Gi"  # components log to stdout, task logs go to GCS: the logs volume only buffers
 
@@ -178,9 +180,14 @@ def chart_values(env: Environment, settings: AirflowSettings | None = None) -> d
             "logGroomerSidecar": {"enabled": False},
         },
         "redis": {"enabled": celery},
+        # Enforced by GKE Dataplane V2 (stacks/gke.py): ingress only from where each component is called.
+        "networkPolicies": {"enabled": True},
     }
     for name, key in CHART_COMPONENTS.items():
         values[key] = {**values.get(key, {}), **_component(env, settings, name)}
+    values["apiServer"]["networkPolicy"] = {
+        "ingress": {"from": [{"podSelector": {}}, *({"ipBlock": {"cidr": cidr}} for cidr in GOOGLE_FRONT_ENDS)]}
+    }
     values["triggerer"]["enabled"] = env.airflow.replicas.triggerer > 0
     # A Deployment, not a StatefulSet with a disk per pod: its logs go to stdout.
     values["triggerer"]["persistence"] = {"enabled": False}

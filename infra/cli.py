@@ -52,9 +52,11 @@ def synth(env_name: str | None, *, all_envs: bool = False) -> int:
 
 def policy(env_name: str | None) -> int:
     envs = _gcp_environments(env_name, env_name is None)
+    from infra.manifest_policy import manifest_gate
     from infra.policy import policy_gate
 
-    return policy_gate(envs)
+    stacks, manifests = policy_gate(envs), manifest_gate(envs)  # both always run: one report, every finding
+    return stacks or manifests
 
 
 def plan(env_name: str, *, fmt: str, out: str | None, offline: bool, base: str | None) -> int:
