@@ -1,8 +1,9 @@
 """helm and the pinned chart package: where to find them, and `helm template` run on them.
 
 helm: `HELM_BIN`, else `helm` on PATH, else `.cache/bin/helm` (what `.ci/install-helm` installs).
-The chart: `AIRFLOW_CHART_TGZ`, else `../shared/charts/airflow-<version>.tgz` beside the project when
-it exists, else `helm pull` of the pinned version into `.cache/charts/`. Whatever the source, the
+The chart: `AIRFLOW_CHART_TGZ`, else `airflow-<version>.tgz` in `AIRFLOW_CHART_DIR`, in
+`../shared/charts/` beside the project or in `.cache/charts/`, else `helm pull` of the pinned version
+into `.cache/charts/`. Whatever the source, the
 package's sha256 must be the model's pin: a different package is refused, never rendered.
 """
 
@@ -63,7 +64,9 @@ def chart_package(pin: ChartPin) -> Path:
         if not path.is_file():
             raise UserError(f"AIRFLOW_CHART_TGZ={configured}: no such file")
     else:
-        candidates = [SHARED_CHARTS / f"airflow-{pin.version}.tgz", CACHE / "charts" / f"airflow-{pin.version}.tgz"]
+        folders = [Path(os.environ["AIRFLOW_CHART_DIR"])] if os.environ.get("AIRFLOW_CHART_DIR") else []
+        folders += [SHARED_CHARTS, CACHE / "charts"]
+        candidates = [folder / f"airflow-{pin.version}.tgz" for folder in folders]
         path = next((p for p in candidates if p.is_file()), None) or _pull(pin)
     digest = sha256(path)
     if digest != pin.sha256:
