@@ -145,6 +145,22 @@ def k8s_render(c, env=None, out=None):
     cli.guarded(cli.k8s_render, env or None, outdir=out)
 
 
+@task(
+    name="diff",
+    help={
+        "env": ENV_HELP,
+        "format": "text (default), markdown (for a PR comment) or json",
+        "out": "also write the report to this file",
+        "base": "git ref to compare with (default: merge base with main)",
+    },
+)
+def k8s_diff(c, env, format="text", out=None, base=None):  # noqa: A002
+    """Diff ENV's rendered manifests against --base, object by object; exit 2 = changes."""
+    from infra import cli
+
+    cli.guarded(cli.k8s_diff, env, fmt=format, out=out, base=base)
+
+
 dags = Collection("dags", dags_validate, dags_graph)
-k8s = Collection("k8s", k8s_values, k8s_render)
+k8s = Collection("k8s", k8s_values, k8s_render, k8s_diff)
 ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags, k8s)

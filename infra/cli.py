@@ -153,3 +153,16 @@ def k8s_render(env_name: str | None, *, outdir: str | None) -> int:
     for env in _cluster_environments(env_name):
         print(report(render(env, Path(outdir) if outdir else None)))
     return 0
+
+
+def k8s_diff(env_name: str, *, fmt: str, out: str | None, base: str | None) -> int:
+    if fmt not in ("text", "markdown", "json"):
+        raise UserError(f"--format must be text, markdown or json, got {fmt!r}")
+    (env,) = _cluster_environments(env_name)
+    from infra.manifest_diff import cluster_report
+    from infra.plan import emit
+    from infra.steps import make_console
+
+    report = cluster_report(env, base)
+    emit(report, fmt, out, make_console())
+    return 2 if report.has_changes else 0

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -101,10 +102,10 @@ def diff_manifests(old: list[dict] | None, new: list[dict] | None, env: str, sou
 def cluster_report(env: Environment, base: str | None, *, root: Path = ROOT) -> PlanReport:
     """The manifests of `base` (default: merge base with main) against the working tree's."""
     commit, label = base_commit(root, base)
-    with Worktree(root, commit) as tree:
-        old = render_tree(tree, env)
-    new = render_tree(root, env)
-    source = f"cluster side: manifests of the working tree against {label} ({commit[:12]}), rendered by helm"
+    with Worktree(root, commit) as tree, ThreadPoolExecutor(max_workers=2) as pool:
+        old_future, new_future = pool.submit(render_tree, tree, env), pool.submit(render_tree, root, env)
+        old, new = old_future.result(), new_future.result()
+    source = f"rendered manifests (helm), working tree against {label} ({commit[:12]})"
     report = diff_manifests(old, new, f"{env.name} cluster side", source)
     if old is None:
         report.notes.append(f"nothing was rendered at {label} (no cluster-side renderer or no environment file): every object is new")
