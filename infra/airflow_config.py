@@ -27,7 +27,7 @@ DAGS_DIR = ROOT / "dags"
 # Where the platform image carries the system DAGs (the platform bundle on GKE).
 IMAGE_DAGS_DIR = "/opt/airflow/dags"
 # Scratch space on GKE: the only writable place besides the logs volume (read-only root filesystem).
-GKE_SCRATCH = "/tmp/airflow"
+GKE_SCRATCH = "/tmp"
 ADMIN_USER = "admin"
 SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 SECRET_MANAGER_BACKEND = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
@@ -239,7 +239,7 @@ def build(env: Environment) -> AirflowSettings:
         c["logging", "remote_base_log_folder"] = f"gs://{naming.task_logs_bucket(env)}/tasks"
         c["logging", "remote_log_conn_id"] = ""
         c["core", "simple_auth_manager_all_admins"] = "False"
-        c["core", "simple_auth_manager_passwords_file"] = f"{GKE_SCRATCH}/passwords.json"
+        c["core", "simple_auth_manager_passwords_file"] = f"{GKE_SCRATCH}/simple_auth_manager_passwords.json"
         c["dag_processor", "dag_bundle_storage_path"] = f"{GKE_SCRATCH}/dag_bundles"
         c["logging", "dag_processor_log_target"] = "stdout"  # component logs to stdout: Cloud Logging
         connections = {}  # from Secret Manager: <connections_prefix>-<conn_id>

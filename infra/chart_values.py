@@ -170,7 +170,7 @@ def chart_values(env: Environment, settings: AirflowSettings | None = None) -> d
         "createUserJob": {"enabled": False, "useHelmHooks": False, "serviceAccount": {"create": False}},
         "securityContexts": {"pod": POD_SECURITY, "containers": CONTAINER_SECURITY},
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_SIZE}}],
-        "volumeMounts": [{"name": "scratch", "mountPath": GKE_SCRATCH.rsplit("/", 1)[0]}],
+        "volumeMounts": [{"name": "scratch", "mountPath": GKE_SCRATCH}],
         "logs": {"emptyDirConfig": {"sizeLimit": LOGS_SIZE}},
         "dagProcessor": {"dagBundleConfigList": bundles},
         "workers": {
