@@ -125,3 +125,23 @@ def test_a_config_change_is_shown_as_the_airflow_cfg_option_it_changes():
         ("ConfigMap/airflow-config", "update"), ("Service/airflow-api-server", "destroy")
     ]
     assert [(a.path, a.old, a.new) for a in report.changes[0].attributes] == [("data.airflow.cfg.core.parallelism", '"32"', '"64"')]
+
+
+@pytest.mark.integration
+def test_offline_plan_with_only_a_cluster_change_reports_changes_and_carries_the_cluster_side(tmp_path, capsys):
+    import json
+
+    from infra.plan import plan
+    from tests.k8s.kit import require_helm_and_chart
+
+    require_helm_and_chart()
+    repo = copy_project(tmp_path / "repo")
+    prod = repo / "environments" / "prod.yaml"
+    prod.write_text(prod.read_text().replace("replicas: {api_server: 2, scheduler: 2,", "replicas: {api_server: 2, scheduler: 3,"))
+
+    code = plan(load_env("prod", repo), fmt="json", offline=True, base="main", root=repo)
+
+    assert code == 2, "a manifest change is a change even when the stack is the same"
+    report = json.loads(capsys.readouterr().out)
+    assert report["changes"] == []
+    assert [c["address"] for c in report["cluster_side"]["changes"]] == ["Deployment/airflow-scheduler"]
