@@ -8,6 +8,7 @@ names created and granted from the synthesized cdk.tf.json of the same environme
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from urllib.parse import urlparse
 
@@ -57,13 +58,19 @@ def test_the_secrets_backend_reads_prefixes_the_stack_grants(pair):
     manifests, stack = pair
     kwargs = json.loads(manifests.airflow_cfg()["secrets"]["backend_kwargs"])
     assert kwargs["project_id"] == stack.raw["provider"]["google"][0]["project"]
-    conditions = [
-        grant["condition"]["expression"]
+    granted = [
+        re.search(r'startsWith\("([^"]+)"\)', grant["condition"]["expression"]).group(1)
         for grant in stack.all("google_project_iam_member").values()
         if grant["role"] == ACCESSOR and _is_airflow(stack, grant["member"])
     ]
-    for key in ("connections_prefix", "variables_prefix"):
-        assert any(f'.startsWith("{kwargs[key]}")' in c for c in conditions), f"{key}={kwargs[key]} is not granted: {conditions}"
+    assert kwargs["connections_prefix"] in granted and kwargs["variables_prefix"] in granted, granted
+    # The DAG repository's token or deploy key: a connection, looked up as <connections_prefix>-<conn_id>.
+    bundles = json.loads(manifests.airflow_cfg()["dag_processor"]["dag_bundle_config_list"])
+    conn_ids = [b["kwargs"]["git_conn_id"] for b in bundles if "git_conn_id" in b["kwargs"]]
+    assert conn_ids, "the DAG repository is private: its bundle names the connection holding its credential"
+    for conn_id in conn_ids:
+        secret = f"{kwargs['connections_prefix']}-{conn_id}"
+        assert any(secret.startswith(prefix) for prefix in granted), f"{secret} is not readable by Airflow"
 
 
 def test_every_secret_a_pod_reads_mirrors_a_secret_the_stack_creates_and_grants(pair):

@@ -136,3 +136,24 @@ def test_a_chart_package_that_is_not_the_pinned_one_is_refused(tmp_path, monkeyp
 
     with pytest.raises(UserError, match="sha256 .* is not the pinned"):
         manifests(load_environment("dev"))
+
+
+def test_the_charts_schema_judges_the_values_and_a_typo_is_one_line(monkeypatch):
+    require_helm_and_chart()
+    from infra import chart_values as renderer
+    from infra import k8s_render
+    from infra.config import load_environment
+
+    real = renderer.chart_values
+
+    def with_typo(env, settings=None):
+        values = real(env, settings)
+        values["scheduler"]["livenessProbee"] = values["scheduler"].pop("livenessProbe")
+        return values
+
+    monkeypatch.setattr(k8s_render, "chart_values", with_typo)
+    with pytest.raises(UserError) as caught:
+        k8s_render.manifests(load_environment("dev"))
+    message = str(caught.value)
+    assert message.startswith("helm template failed: ") and "\n" not in message
+    assert "additional properties 'livenessProbee' not allowed" in message
