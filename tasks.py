@@ -25,7 +25,7 @@ def synth(c, env=None, all=False):  # noqa: A002 - `--all` is the flag users typ
 
 @task(klass=optional_positionals("env"), positional=["env"], help={"env": ENV_HELP + "; default: every GCP environment"})
 def policy(c, env=None):
-    """Run the checkov policy gate over the synthesized stacks (0 failed checks to pass)."""
+    """Run the checkov policy gate over the synthesized stacks and rendered manifests (0 failed checks to pass)."""
     from infra import cli
 
     cli.guarded(cli.policy, env or None)
@@ -124,5 +124,43 @@ def dags_graph(c, pipeline, out=None):
     cli.guarded(cli.dags_graph, pipeline, out=out)
 
 
+@task(name="values", help={"env": ENV_HELP})
+def k8s_values(c, env):
+    """Print the official chart's values for ENV (the builder's chart renderer)."""
+    from infra import cli
+
+    cli.guarded(cli.k8s_values, env)
+
+
+@task(
+    name="render",
+    klass=optional_positionals("env"),
+    positional=["env"],
+    help={"env": ENV_HELP + "; default: every GCP environment", "out": "folder to write into (default: build/k8s)"},
+)
+def k8s_render(c, env=None, out=None):
+    """Render ENV's manifests with helm and the pinned chart into build/k8s/<env>/, validated."""
+    from infra import cli
+
+    cli.guarded(cli.k8s_render, env or None, outdir=out)
+
+
+@task(
+    name="diff",
+    help={
+        "env": ENV_HELP,
+        "format": "text (default), markdown (for a PR comment) or json",
+        "out": "also write the report to this file",
+        "base": "git ref to compare with (default: merge base with main)",
+    },
+)
+def k8s_diff(c, env, format="text", out=None, base=None):  # noqa: A002
+    """Diff ENV's rendered manifests against --base, object by object; exit 2 = changes."""
+    from infra import cli
+
+    cli.guarded(cli.k8s_diff, env, fmt=format, out=out, base=base)
+
+
 dags = Collection("dags", dags_validate, dags_graph)
-ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags)
+k8s = Collection("k8s", k8s_values, k8s_render, k8s_diff)
+ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags, k8s)

@@ -22,9 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from infra import naming
 from infra.config import ROOT, Environment
 
 DAGS_DIR = ROOT / "dags"
+# Where the platform image carries the system DAGs (the platform bundle on GKE).
+IMAGE_DAGS_DIR = "/opt/airflow/dags"
+# Scratch space on GKE: the only writable place besides the logs volume (read-only root filesystem).
+GKE_SCRATCH = "/tmp"
 ADMIN_USER = "admin"
 SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 SECRET_MANAGER_BACKEND = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
@@ -173,7 +178,8 @@ def database_url(env: Environment, database: str, driver: str = "postgresql+psyc
 def _bundles(env: Environment, folder: Path | None) -> list[dict]:
     dags = env.airflow.dags
     # The platform's own DAGs (canary, queued watch, pipeline factory) always come from the project.
-    bundles = [{"name": "platform", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(DAGS_DIR), "refresh_interval": 30}}]
+    platform_path = str(DAGS_DIR) if folder is not None else IMAGE_DAGS_DIR
+    bundles = [{"name": "platform", "classpath": LOCAL_BUNDLE, "kwargs": {"path": platform_path, "refresh_interval": 30}}]
     if dags.repo_url:
         repo_url = dags.repo_url
         if folder is not None and "://" not in repo_url and not repo_url.startswith("git@"):
@@ -181,6 +187,8 @@ def _bundles(env: Environment, folder: Path | None) -> list[dict]:
         kwargs = {"repo_url": repo_url, "tracking_ref": dags.branch, "refresh_interval": dags.refresh_seconds}
         if dags.subdir:
             kwargs["subdir"] = dags.subdir
+        if dags.git_conn_id:  # HTTPS token or SSH deploy key, from the secrets backend
+            kwargs["git_conn_id"] = dags.git_conn_id
         bundles.append({"name": "dags", "classpath": GIT_BUNDLE, "kwargs": kwargs})
     return bundles
 
@@ -221,18 +229,20 @@ def build(env: Environment) -> AirflowSettings:
     c["core", "executor"] = a.executor
     c["core", "parallelism"] = str(a.parallelism)
     c["core", "load_examples"] = "False"
-    c["core", "dags_folder"] = str(DAGS_DIR) if local else "/opt/airflow/dags"
+    c["core", "dags_folder"] = str(DAGS_DIR) if local else IMAGE_DAGS_DIR
     c["core", "auth_manager"] = SIMPLE_AUTH
-    c["core", "simple_auth_manager_users"] = f"{ADMIN_USER}:admin"
+    # GKE: no fixed password; no user at all until Google sign-in arrives (the UI refuses every login).
+    c["core", "simple_auth_manager_users"] = f"{ADMIN_USER}:admin" if local else ""
     c["scheduler", "task_queued_timeout"] = str(a.task_queued_timeout_minutes * 60)
     c["scheduler", "enable_health_check"] = "True"
     c["scheduler", "scheduler_health_check_server_port"] = str(env.local.scheduler_health_port if local else 8974)
     c["dag_processor", "dag_bundle_config_list"] = json.dumps(_bundles(env, folder))
     c["logging", "colored_console_log"] = "False"
+    # Values live in the secret store under the Terraform secret ids (a local file locally).
     secrets = {
-        ("core", "fernet_key"): "fernet-key",
-        ("api", "secret_key"): "api-secret-key",
-        ("api_auth", "jwt_secret"): "jwt-secret",
+        ("core", "fernet_key"): naming.secret_id(env, "fernet_key"),
+        ("api", "secret_key"): naming.secret_id(env, "api_secret_key"),
+        ("api_auth", "jwt_secret"): naming.secret_id(env, "jwt_secret"),
     }
     if local:
         secrets["platform", "api_password"] = "admin-password"  # the queued watch calls the REST API
@@ -255,10 +265,21 @@ def build(env: Environment) -> AirflowSettings:
         assert env.gcp is not None
         c["secrets", "backend"] = SECRET_MANAGER_BACKEND
         c["secrets", "backend_kwargs"] = json.dumps(
-            {"project_id": env.gcp.project_id, "connections_prefix": "airflow-connections", "variables_prefix": "airflow-variables"}
+            {
+                "project_id": env.gcp.project_id,
+                "connections_prefix": naming.connections_prefix(env),
+                "variables_prefix": naming.variables_prefix(env),
+            }
         )
+        # Task logs to the stack's bucket with Workload Identity (no connection: application default credentials).
         c["logging", "remote_logging"] = "True"
-        connections = {}  # from Secret Manager: airflow-connections-<conn_id>
+        c["logging", "remote_base_log_folder"] = f"gs://{naming.task_logs_bucket(env)}/tasks"
+        c["logging", "remote_log_conn_id"] = ""
+        c["core", "simple_auth_manager_all_admins"] = "False"
+        c["core", "simple_auth_manager_passwords_file"] = f"{GKE_SCRATCH}/simple_auth_manager_passwords.json"
+        c["dag_processor", "dag_bundle_storage_path"] = f"{GKE_SCRATCH}/dag_bundles"
+        c["logging", "dag_processor_log_target"] = "stdout"  # component logs to stdout: Cloud Logging
+        connections = {}  # from Secret Manager: <connections_prefix>-<conn_id>
     for key, value in _platform_keys(env).items():
         c["platform", key] = value
     for section, keys in a.config_overrides.items():  # raw overrides win over everything above

@@ -52,9 +52,11 @@ def synth(env_name: str | None, *, all_envs: bool = False) -> int:
 
 def policy(env_name: str | None) -> int:
     envs = _gcp_environments(env_name, env_name is None)
+    from infra.manifest_policy import manifest_gate
     from infra.policy import policy_gate
 
-    return policy_gate(envs)
+    stacks, manifests = policy_gate(envs), manifest_gate(envs)  # both always run: one report, every finding
+    return stacks or manifests
 
 
 def plan(env_name: str, *, fmt: str, out: str | None, offline: bool, base: str | None) -> int:
@@ -124,3 +126,43 @@ def dags_graph(pipeline: str, *, out: str | None) -> int:
     from infra.dagtools import graph
 
     return graph(pipeline, out=out)
+
+
+def _cluster_environments(env_name: str | None) -> list[Environment]:
+    if env_name is None:
+        return load_all(runtime="gke")
+    env = load_environment(env_name)
+    if env.runtime != "gke":
+        raise UserError(f"environment {env.name!r} has runtime {env.runtime}: it has no cluster side to render")
+    return [env]
+
+
+def k8s_values(env_name: str) -> int:
+    (env,) = _cluster_environments(env_name)
+    from infra.k8s_render import values_yaml
+
+    print(values_yaml(env), end="")
+    return 0
+
+
+def k8s_render(env_name: str | None, *, outdir: str | None) -> int:
+    from pathlib import Path
+
+    from infra.k8s_render import render, report
+
+    for env in _cluster_environments(env_name):
+        print(report(render(env, Path(outdir) if outdir else None)))
+    return 0
+
+
+def k8s_diff(env_name: str, *, fmt: str, out: str | None, base: str | None) -> int:
+    if fmt not in ("text", "markdown", "json"):
+        raise UserError(f"--format must be text, markdown or json, got {fmt!r}")
+    (env,) = _cluster_environments(env_name)
+    from infra.manifest_diff import cluster_report
+    from infra.plan import emit
+    from infra.steps import make_console
+
+    report = cluster_report(env, base)
+    emit(report, fmt, out, make_console())
+    return 2 if report.has_changes else 0

@@ -377,6 +377,12 @@ class DagSource(StrictModel):
     branch: str = Field(default="main", min_length=1, description="Branch the DAG bundle tracks.")
     subdir: str = Field(default="", description="Folder inside the repository holding the DAGs.")
     refresh_seconds: int = Field(default=60, ge=5, description="How often the bundle is refreshed from git.")
+    git_conn_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Airflow connection (in Secret Manager under the connections prefix) holding the HTTPS token "
+        "or the SSH deploy key for repo_url; null for a public repository. Required for an SSH URL.",
+    )
 
     @field_validator("subdir")
     @classmethod
@@ -384,6 +390,17 @@ class DagSource(StrictModel):
         if value.startswith("/") or ".." in Path(value).parts:
             raise fail(f"must be a path inside the repository, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _ssh_needs_a_key(self) -> DagSource:
+        ssh = (self.repo_url or "").startswith(("git@", "ssh://"))
+        if ssh and not self.git_conn_id:
+            raise PydanticCustomError(
+                "config_at",
+                "{message}",
+                {"key": "git_conn_id", "message": "an SSH repo_url needs the connection holding its deploy key"},
+            )
+        return self
 
 
 class Canary(StrictModel):
@@ -412,9 +429,6 @@ ConfigValue = str | int | float | bool
 
 class Airflow(StrictModel):
     version: str = Field(default="3.3.2", pattern=r"^3\.\d+\.\d+$", description="Apache Airflow version (3.x).")
-    chart_version: str = Field(
-        default="1.19.0", pattern=r"^\d+\.\d+\.\d+$", description="Version of the official Apache Airflow Helm chart."
-    )
     executor: Literal["LocalExecutor", "KubernetesExecutor", "CeleryExecutor"] = Field(
         default="KubernetesExecutor", description="Executor; LocalExecutor locally, KubernetesExecutor on GKE."
     )
@@ -465,6 +479,56 @@ class Local(StrictModel):
         return value
 
 
+# --- The cluster side: what the official chart renders ------------------------------------------
+
+CPU = r"^([1-9][0-9]*m|[0-9]+(\.[0-9]+)?)$"
+MEMORY = r"^[1-9][0-9]*(Mi|Gi)$"
+
+
+class ChartPin(StrictModel):
+    version: str = Field(default="1.22.0", pattern=r"^\d+\.\d+\.\d+$", description="Official Apache Airflow chart version.")
+    sha256: str = Field(
+        default="1f7d1dfe3d58e2c54899950aba907a43625a18c8b6fb3c54760c21592129a5b6",
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the chart package; a package with another digest is refused.",
+    )
+
+
+class Resources(StrictModel):
+    cpu: str = Field(default="250m", pattern=CPU, description="CPU request (e.g. 250m, 1).")
+    memory: str = Field(default="1Gi", pattern=MEMORY, description="Memory request (e.g. 512Mi, 2Gi).")
+    cpu_limit: str = Field(default="1", pattern=CPU, description="CPU limit.")
+    memory_limit: str = Field(default="2Gi", pattern=MEMORY, description="Memory limit; the pod is killed above it.")
+
+
+class ComponentResources(StrictModel):
+    api_server: Resources = Field(default_factory=Resources, description="Each API server pod.")
+    scheduler: Resources = Field(default_factory=Resources, description="Each scheduler pod.")
+    dag_processor: Resources = Field(default_factory=Resources, description="Each DAG processor pod.")
+    triggerer: Resources = Field(default_factory=lambda: Resources(memory="512Mi", memory_limit="1Gi"), description="Each triggerer pod.")
+    workers: Resources = Field(
+        default_factory=Resources, description="Each task pod (KubernetesExecutor) or Celery worker (CeleryExecutor)."
+    )
+
+
+class Image(StrictModel):
+    repository: str | None = Field(
+        default=None, description="Image repository; null = the platform image in the environment's Artifact Registry."
+    )
+    tag: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="Image tag; null = the Airflow version."
+    )
+
+
+class Kubernetes(StrictModel):
+    version: str = Field(
+        default="1.33", pattern=r"^1\.\d+$", description="Kubernetes minor version of the cluster; manifests are validated for it."
+    )
+    chart: ChartPin = Field(default_factory=ChartPin, description="The official chart, pinned by version and digest.")
+    image: Image = Field(default_factory=Image, description="The Airflow image every component and task pod runs.")
+    resources: ComponentResources = Field(default_factory=ComponentResources, description="Requests and limits per component.")
+
+
 # --- The environment -----------------------------------------------------------------------------
 
 
@@ -487,6 +551,7 @@ class Environment(StrictModel):
     logging: Logging = Field(default_factory=Logging, description="Log sinks, archive bucket and retention.")
     airflow: Airflow = Field(default_factory=Airflow, description="Airflow itself.")
     alerts: Alerts = Field(default_factory=Alerts, description="Where alerts go.")
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes, description="The cluster side: chart pin, image, resources (runtime gke).")
     local: Local = Field(default_factory=Local, description="Ports and folder of the local runtime (runtime local).")
 
     @model_validator(mode="after")

@@ -43,6 +43,7 @@ DEPLOY_STEPS = (
     "read outputs",
     "secrets",
     "cluster credentials",
+    "render cluster side",
     "cluster side",
     "bootstrap",
     "wait for health",
@@ -110,6 +111,7 @@ class Run:
     has_changes: bool = True
     outputs: dict = field(default_factory=dict)
     kubeconfig: Path | None = None
+    manifests: Path | None = None  # build/k8s/<env>/: what the cluster side applies
 
     @property
     def tf(self) -> TerraformRunner:
@@ -291,6 +293,22 @@ def k8s_program(run: Run) -> Path | None:
     return program if (program / "Pulumi.yaml").is_file() else None
 
 
+def step_render(run: Run, skip_k8s: bool) -> str:
+    """Real `helm template` of the pinned chart, validated and through the manifest policy gate (dry run too: it writes only build/)."""
+    if skip_k8s:
+        raise Skipped("--skip-k8s")
+    from infra.k8s_render import render
+    from infra.manifest_policy import require_clean
+
+    result = render(run.env, run.root / "build" / "k8s")
+    run.manifests = result.folder
+    verdict = require_clean(run.env, result.folder)
+    return (
+        f"{len(result.objects)} objects from chart airflow-{run.env.kubernetes.chart.version}, valid for Kubernetes "
+        f"{run.env.kubernetes.version}, {verdict}: {display_path(result.folder)}"
+    )
+
+
 def step_cluster_side(run: Run, skip_k8s: bool) -> str:
     if skip_k8s:
         raise Skipped("--skip-k8s")
@@ -367,6 +385,7 @@ def deploy(
     steps.run("read outputs", lambda: step_outputs(run))
     steps.run("secrets", lambda: step_secrets(run))
     steps.run("cluster credentials", lambda: step_credentials(run))
+    steps.run("render cluster side", lambda: step_render(run, skip_k8s))
     steps.run("cluster side", lambda: step_cluster_side(run, skip_k8s))
     steps.run("bootstrap", lambda: step_bootstrap(run, skip_k8s))
     steps.run("wait for health", lambda: step_health(run, skip_k8s))

@@ -57,3 +57,106 @@ def stack_name(env: Environment) -> str:
 def labels(env: Environment) -> dict[str, str]:
     """Labels for every GCP resource that takes them."""
     return {"managed-by": "airflow-gke-platform", "environment": env.name, **env.labels}
+
+
+# --- Names that cross layers (the stacks create them, Airflow and the cluster side ask for them) ----
+# Each has exactly one function; stacks/, the Airflow config builder and the chart values import it.
+
+# Secret Manager secrets the stacks create empty and the deploy fills; Airflow reads each through a
+# Kubernetes Secret of the same name (`_` → `-`, Kubernetes names allow no underscore).
+AIRFLOW_SECRETS = ("fernet_key", "api_secret_key", "jwt_secret")
+# With CeleryExecutor the broker's password and URL are secrets too (nothing random in the chart).
+CELERY_SECRETS = ("redis_password", "celery_broker_url")
+# The Kubernetes service account every Airflow pod runs as, bound to the Google one by Workload Identity.
+KUBERNETES_SERVICE_ACCOUNT = "airflow"
+DATABASE_NAME = "airflow"
+# Port of the Cloud SQL Auth Proxy's Service inside the namespace (PostgreSQL's own port).
+CLOUD_SQL_PROXY_PORT = 5432
+
+
+def airflow_secrets(env: Environment) -> tuple[str, ...]:
+    """Purposes of the Secret Manager secrets the environment's Airflow needs (depends on the executor)."""
+    celery = env.airflow.executor == "CeleryExecutor"
+    return AIRFLOW_SECRETS + (CELERY_SECRETS if celery else ())
+
+
+def secret_id(env: Environment, purpose: str) -> str:
+    """Secret Manager secret id, e.g. `af_prod_fernet_key`."""
+    return name(env, purpose, "secret")
+
+
+def kubernetes_secret_name(secret_id: str) -> str:
+    """The Kubernetes Secret mirroring a Secret Manager secret: `af_prod_fernet_key` → `af-prod-fernet-key`."""
+    return _checked(secret_id.replace("_", "-"), "resource")
+
+
+def connections_prefix(env: Environment) -> str:
+    """`connections_prefix` of Airflow's Secret Manager backend; the stack grants read on it."""
+    return name(env, "connections", "secret")
+
+
+def variables_prefix(env: Environment) -> str:
+    """`variables_prefix` of Airflow's Secret Manager backend; the stack grants read on it."""
+    return name(env, "variables", "secret")
+
+
+def namespace(env: Environment) -> str:
+    """The Kubernetes namespace of every Airflow object."""
+    return env.airflow.namespace
+
+
+def kubernetes_service_account(env: Environment) -> str:
+    """`<namespace>/<name>`: the Workload Identity member of Airflow's pods."""
+    return f"{namespace(env)}/{KUBERNETES_SERVICE_ACCOUNT}"
+
+
+def airflow_service_account(env: Environment) -> str:
+    """Email of the Google service account Airflow acts as."""
+    return service_account_email(env, "airflow")
+
+
+def task_logs_bucket(env: Environment) -> str:
+    """Bucket of Airflow's remote task logs."""
+    return bucket(env, "task-logs")
+
+
+def archive_bucket(env: Environment) -> str:
+    """Bucket keeping a copy of all routed logs."""
+    return bucket(env, "logs-archive")
+
+
+def database_name(env: Environment) -> str:
+    """The Cloud SQL database holding Airflow's metadata."""
+    return DATABASE_NAME
+
+
+def iam_database_user(env: Environment) -> str:
+    """Cloud SQL names a PostgreSQL IAM service-account user by its email without `.gserviceaccount.com`."""
+    return airflow_service_account(env).removesuffix(".gserviceaccount.com")
+
+
+def cloud_sql_proxy_service(env: Environment) -> str:
+    """The Service of the Cloud SQL Auth Proxy in the namespace (created by the k8s/ program)."""
+    return name(env, "cloud-sql-proxy")
+
+
+def metadata_secret_name(env: Environment) -> str:
+    """Kubernetes Secret holding the metadata connection URL (through the proxy, IAM login: no password)."""
+    return name(env, "metadata-db")
+
+
+def metadata_connection_url(env: Environment) -> str:
+    """What `metadata_secret_name` holds: the IAM user through the Auth Proxy, which logs in for it."""
+    host = f"{cloud_sql_proxy_service(env)}.{namespace(env)}.svc.cluster.local"
+    return f"postgresql+psycopg2://{iam_database_user(env)}@{host}:{CLOUD_SQL_PROXY_PORT}/{database_name(env)}"
+
+
+def artifact_repository(env: Environment) -> str:
+    """Artifact Registry (Docker) repository holding the platform image."""
+    return name(env, "images")
+
+
+def image_repository(env: Environment) -> str:
+    """Full image path of the platform image, without tag."""
+    assert env.gcp is not None, "images exist only for runtime gke"
+    return f"{env.gcp.region}-docker.pkg.dev/{env.gcp.project_id}/{artifact_repository(env)}/airflow"

@@ -152,18 +152,21 @@ class Worktree:
         self._tmp.cleanup()
 
 
-def offline_report(env: Environment, base: str | None, *, root: Path = ROOT) -> PlanReport:
-    """Synthesize the working tree and `base` (default: merge base with main) and diff them."""
+def base_commit(root: Path, base: str | None) -> tuple[str, str]:
+    """(commit, label) an offline plan compares with: `base`, or the merge base with main."""
     if not gitrepo.is_repository(root):
         raise UserError(f"{root} is not a git repository: an offline plan compares two commits")
     if base is None:
-        commit, label = gitrepo.merge_base_with_main(root), "the merge base with main"
-    else:
-        commit, label = gitrepo.resolve(root, base), base
-        if commit is None:
-            raise UserError(
-                f"git ref {base!r} does not exist in this clone (a shallow clone? fetch with fetch-depth: 0)"
-            )
+        return gitrepo.merge_base_with_main(root), "the merge base with main"
+    commit = gitrepo.resolve(root, base)
+    if commit is None:
+        raise UserError(f"git ref {base!r} does not exist in this clone (a shallow clone? fetch with fetch-depth: 0)")
+    return commit, base
+
+
+def offline_report(env: Environment, base: str | None, *, root: Path = ROOT) -> PlanReport:
+    """Synthesize the working tree and `base` (default: merge base with main) and diff them."""
+    commit, label = base_commit(root, base)
     with tempfile.TemporaryDirectory(prefix="plan-synth-") as tmp, Worktree(root, commit) as tree:
         with ThreadPoolExecutor(max_workers=2) as pool:
             # Two processes at once: each spends most of its ~4 s loading the provider bindings.

@@ -98,8 +98,13 @@ def check_plan_fresh(stack: Stack, plan_file: Path) -> None:
         )
 
 
-def emit(report: PlanReport, fmt: str, out: str | None, console: Console) -> None:
+def emit(report: PlanReport, fmt: str, out: str | None, console: Console, cluster: PlanReport | None = None) -> None:
     text = render(report, fmt)
+    if cluster is not None:  # the offline plan's cluster-side section, after the stack's
+        if fmt == "json":
+            text = json.dumps({**report.to_dict(), "cluster_side": cluster.to_dict()}, indent=2, sort_keys=True) + "\n"
+        else:
+            text += "\n" + render(cluster, fmt)
     sys.stdout.write(text)
     sys.stdout.flush()
     if out:
@@ -119,11 +124,13 @@ def plan(
 ) -> int:
     console = make_console()
     if offline:
+        from infra.manifest_diff import cluster_report
         from infra.offline_diff import offline_report
 
         report = offline_report(env, base, root=root)
-        emit(report, fmt, out, console)
-        return 2 if report.has_changes else 0
+        cluster = cluster_report(env, base, root=root)
+        emit(report, fmt, out, console, cluster)
+        return 2 if report.has_changes or cluster.has_changes else 0
     report, plan_file, code = online_plan(env, console, root=root)
     emit(report, fmt, out, console)
     console.print(

@@ -169,7 +169,7 @@ def skip_reasons(config: Path = CHECKOV_CONFIG) -> dict[str, str]:
             if after_entry:
                 comment, after_entry = [], False
             comment.append(stripped.lstrip("# ").strip())
-        elif match := re.match(r"-\s*(CKV2?_[A-Z]+_\d+)\s*$", stripped):
+        elif match := re.match(r"-\s*(CKV2?_[A-Z0-9]+_\d+)\s*$", stripped):
             reasons[match.group(1)] = " ".join(comment)
             after_entry = True
         else:

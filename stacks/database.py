@@ -21,9 +21,6 @@ from infra.errors import ConfigError
 from stacks.iam import AirflowIdentity
 from stacks.network import Network
 
-# The database Airflow's metadata lives in; the deploy task and the chart values use the same name.
-DATABASE_NAME = "airflow"
-
 # Flags that must never vary: IAM login, and the logging CIS benchmarks and incident reviews rely on.
 FIXED_FLAGS = {
     "cloudsql.iam_authentication": "on",
@@ -110,9 +107,8 @@ class Database(Construct):
             # The private IP needs the peering with Google's service network to exist first.
             depends_on=[network.private_service_connection],
         )
-        self.database = SqlDatabase(self, "airflow-db", name=DATABASE_NAME, instance=self.instance.name)
-        # Cloud SQL names a PostgreSQL IAM service-account user by its email without the domain suffix.
-        self.iam_user_name = identity.email.removesuffix(".gserviceaccount.com")
+        self.database = SqlDatabase(self, "airflow-db", name=naming.database_name(config), instance=self.instance.name)
+        self.iam_user_name = naming.iam_database_user(config)
         self.iam_user = SqlUser(
             self,
             "airflow-iam-user",

@@ -62,10 +62,11 @@ class EnvironmentStack(TerraformStack):
             "node_service_account": self.gke.node_service_account.email,
             "secret_ids": self.secrets.secret_ids,
             "connections_secret_prefix": self.secrets.connections_prefix,
+            "variables_secret_prefix": self.secrets.variables_prefix,
             "state_bucket": gcp.state_bucket,
             "project_id": gcp.project_id,
             "region": gcp.region,
-            "namespace": config.airflow.namespace,
+            "namespace": naming.namespace(config),
         }
         for name, value in outputs.items():
             # static_id: the output is named exactly `name`, not a generated id.

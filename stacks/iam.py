@@ -21,9 +21,6 @@ from infra import naming
 from infra.config import Environment
 from stacks.secret_manager import AirflowSecrets
 
-# The Kubernetes service account every Airflow component runs as (the chart is told to use this one name).
-KUBERNETES_SERVICE_ACCOUNT = "airflow"
-
 PROJECT_ROLES = (
     "roles/cloudsql.client",  # connect through the Cloud SQL Auth Proxy
     "roles/cloudsql.instanceUser",  # log in with IAM database authentication
@@ -46,7 +43,7 @@ class AirflowIdentity(Construct):
         super().__init__(scope, id_)
         assert config.gcp is not None
         project = config.gcp.project_id
-        self.kubernetes_service_account = f"{config.airflow.namespace}/{KUBERNETES_SERVICE_ACCOUNT}"
+        self.kubernetes_service_account = naming.kubernetes_service_account(config)
 
         self.service_account = ServiceAccount(
             self,
@@ -55,7 +52,7 @@ class AirflowIdentity(Construct):
             display_name=f"Airflow ({config.name})",
             description="Runs every Airflow component through Workload Identity.",
         )
-        self.email = naming.service_account_email(config, "airflow")
+        self.email = naming.airflow_service_account(config)
         self.workload_identity = ServiceAccountIamMember(
             self,
             "workload-identity",
@@ -77,16 +74,20 @@ class AirflowIdentity(Construct):
                 role="roles/secretmanager.secretAccessor",
                 member=member,
             )
-        # Connection secrets are added by the team, not Terraform: grant by name prefix, not per secret.
-        ProjectIamMember(
-            self,
-            "connections-accessor",
-            project=project,
-            role="roles/secretmanager.secretAccessor",
-            member=member,
-            condition={
-                "title": f"only-{secrets.connections_prefix}",
-                "description": "Read only the secrets under the environment's Airflow connections prefix.",
-                "expression": f'resource.name.extract("/secrets/{{name}}/").startsWith("{secrets.connections_prefix}")',
-            },
-        )
+        # Connection and variable secrets are added by the team, not Terraform: grant by name prefix.
+        for id_, kind, prefix in (
+            ("connections-accessor", "connections", secrets.connections_prefix),
+            ("variables-accessor", "variables", secrets.variables_prefix),
+        ):
+            ProjectIamMember(
+                self,
+                id_,
+                project=project,
+                role="roles/secretmanager.secretAccessor",
+                member=member,
+                condition={
+                    "title": f"only-{prefix}",
+                    "description": f"Read only the secrets under the environment's Airflow {kind} prefix.",
+                    "expression": f'resource.name.extract("/secrets/{{name}}/").startsWith("{prefix}")',
+                },
+            )

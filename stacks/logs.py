@@ -71,14 +71,14 @@ class LogStorage(Construct):
                 "is_locked": archive.retention_locked,
             }
         self.archive_bucket = _secure_bucket(
-            self, "archive-bucket", config=config, name=naming.bucket(config, "logs-archive"), **archive_settings
+            self, "archive-bucket", config=config, name=naming.archive_bucket(config), **archive_settings
         )
 
         self.task_logs_bucket = _secure_bucket(
             self,
             "task-logs-bucket",
             config=config,
-            name=naming.bucket(config, "task-logs"),
+            name=naming.task_logs_bucket(config),
             # Airflow re-uploads a task's log as it grows; versions let an overwritten log be recovered.
             versioning={"enabled": True},
             lifecycle_rule=[

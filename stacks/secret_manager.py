@@ -3,8 +3,9 @@
 Terraform creates the secrets (name, replication, labels, who may read them) but never their values:
 the deploy task generates each value and adds it as a secret version through the Secret Manager API,
 so no secret value ever appears in synthesized JSON, in a plan or in Terraform state. Airflow
-connections live under a prefix (`connections_prefix` of Airflow's Secret Manager backend); they are
-added by the team, one secret per connection, and are readable through a prefix-scoped grant (iam.py).
+connections and variables live under prefixes (`connections_prefix` / `variables_prefix` of Airflow's
+Secret Manager backend); they are added by the team, one secret each, and are readable through
+prefix-scoped grants (iam.py).
 """
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ from constructs import Construct
 from infra import naming
 from infra.config import Environment
 
-# Keys are the names in the `secret_ids` output, read by the deploy task and the cluster side.
-AIRFLOW_SECRETS = ("fernet_key", "api_secret_key", "jwt_secret")
-
-
 class AirflowSecrets(Construct):
-    """The secrets Airflow needs (fernet key, API secret key, JWT secret) and the connections prefix."""
+    """The secrets Airflow needs (fernet key, API secret key, JWT secret; the broker's with Celery) and the
+    connections and variables prefixes. Keys of `secret_ids` are the names in the `secret_ids` output."""
 
     def __init__(self, scope: Construct, id_: str, *, config: Environment) -> None:
         super().__init__(scope, id_)
         self.secrets: dict[str, SecretManagerSecret] = {}
         self.secret_ids: dict[str, str] = {}
-        for key in AIRFLOW_SECRETS:
-            secret_id = naming.name(config, key, "secret")
+        for key in naming.airflow_secrets(config):
+            secret_id = naming.secret_id(config, key)
             self.secret_ids[key] = secret_id
             self.secrets[key] = SecretManagerSecret(
                 self,
@@ -37,4 +35,5 @@ class AirflowSecrets(Construct):
                 replication={"auto": {}},
                 labels=naming.labels(config),
             )
-        self.connections_prefix = naming.name(config, "connections", "secret")
+        self.connections_prefix = naming.connections_prefix(config)
+        self.variables_prefix = naming.variables_prefix(config)

@@ -196,7 +196,7 @@ def deploy(env: Environment, dry_run: bool = False, ready_timeout: float = READY
         postgres.wait_ready(env.local.postgres_port)
         created = postgres.ensure_databases(env.local.postgres_port)
         out["note"] = ("started" if fresh else "already running") + (f", created {', '.join(created)}" if created else "")
-    secret_values, new_password = state.load_secrets(folder)
+    secret_values, new_password = state.load_secrets(folder, settings)
     settings_env = state.process_env(settings, folder, secret_values)
     with step("Metadata schema") as out:
         out["note"] = _schema(env, folder, settings_env)
@@ -224,7 +224,7 @@ def deploy(env: Environment, dry_run: bool = False, ready_timeout: float = READY
             if bootstrap.wait(timeout=300):
                 raise UserError(f"loading pools and sample data failed; see {folder / 'logs' / 'bootstrap.log'}")
     _print_health(rows)
-    login = f"admin / {secret_values['admin-password']}" if new_password else f"admin (password in {state.passwords_file(folder)})"
+    login = f"admin / {secret_values[state.ADMIN_PASSWORD]}" if new_password else f"admin (password in {state.passwords_file(folder)})"
     console.print(f"\nAirflow: http://127.0.0.1:{env.local.api_port}   login: {login}")
     total = time.monotonic() - started
     console.print("Nothing changed: the platform was already running and healthy." if unchanged else f"Ready in {total:.1f}s.")

@@ -27,24 +27,35 @@ def passwords_file(folder: Path) -> Path:
     return airflow_home(folder) / "passwords.json"
 
 
-def load_secrets(folder: Path) -> tuple[dict[str, str], bool]:
-    """The generated secrets (created on first use); True when the admin password is new."""
+# Names in secrets.json before the secrets took the Terraform ids: an existing fernet key must carry
+# over, or values already encrypted in the local metadata database become unreadable.
+LEGACY_NAMES = {("core", "fernet_key"): "fernet-key", ("api", "secret_key"): "api-secret-key", ("api_auth", "jwt_secret"): "jwt-secret"}
+ADMIN_PASSWORD = "admin-password"
+
+
+def _generate(option: tuple[str, str]) -> str:
+    if option == ("core", "fernet_key"):
+        return base64.urlsafe_b64encode(os.urandom(32)).decode()  # Fernet's own key format
+    return random.token_urlsafe(32)
+
+
+def load_secrets(folder: Path, settings: AirflowSettings) -> tuple[dict[str, str], bool]:
+    """The generated secrets `settings` names (created on first use); True when the admin password is new."""
     path = folder / "secrets.json"
-    values = processes.read_json(path) or {}
-    wanted = {
-        "fernet-key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "api-secret-key": lambda: random.token_urlsafe(32),
-        "jwt-secret": lambda: random.token_urlsafe(32),
-    }
-    if any(name not in values for name in wanted):
-        values = {**{name: make() for name, make in wanted.items()}, **values}
+    stored = processes.read_json(path) or {}
+    values = dict(stored)
+    for option, secret in settings.secrets.items():
+        if secret != ADMIN_PASSWORD and secret not in values:
+            legacy = LEGACY_NAMES.get(option)
+            values[secret] = values.pop(legacy) if legacy in values else _generate(option)
+    if values != stored:
         processes.write_json(path, values, mode=0o600)
     passwords = processes.read_json(passwords_file(folder)) or {}
     created = "admin" not in passwords
     if created:
         passwords["admin"] = random.token_urlsafe(12)
         processes.write_json(passwords_file(folder), passwords, mode=0o600)
-    return {**values, "admin-password": passwords["admin"]}, created
+    return {**values, ADMIN_PASSWORD: passwords["admin"]}, created
 
 
 def process_env(settings: AirflowSettings, folder: Path, secret_values: dict[str, str]) -> dict[str, str]:

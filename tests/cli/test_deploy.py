@@ -95,7 +95,7 @@ def test_skip_k8s_stops_before_the_cluster_side(project, fake_tools, clients):
     con = console()
     deploy(load_env("dev", project), yes=True, skip_k8s=True, root=project, clients=clients, console=con)
     assert fake_tools.commands("pulumi") == []
-    assert output(con).count("skipped: --skip-k8s") == 3
+    assert output(con).count("skipped: --skip-k8s") == 4  # render, apply, bootstrap, health
 
 
 def test_dry_run_lists_every_step_and_command_with_cwd_and_runs_nothing(project, fake_tools, fake_google):
@@ -263,3 +263,18 @@ def test_destroy_without_terminal_or_yes_fails_at_once(project, fake_tools, monk
     with pytest.raises(UserError, match="no terminal"):
         destroy(load_env("dev", project), root=project, console=console())
     assert fake_tools.commands() == []
+
+
+@pytest.mark.integration
+def test_dry_run_renders_and_validates_the_cluster_side(project, fake_tools, fake_google):
+    from tests.k8s.kit import require_helm_and_chart
+
+    require_helm_and_chart()
+    con = console()
+    deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=con)
+    text = output(con)
+    step = text[text.index("render cluster side"):]
+    assert "✓ done" in step.splitlines()[1]
+    assert "objects from chart airflow-1.22.0, valid for Kubernetes 1.33, checkov" in step
+    assert (project / "build" / "k8s" / "prod" / "deployment-airflow-scheduler.yaml").is_file()
+    assert fake_tools.commands() == [], "rendering runs helm, never terraform or pulumi"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.cli.helpers import ROOT, copy_project, git
+from tests.cli.helpers import ROOT, copy_project, git, load_env
 
 HEAVY = ("cdktn", "cdktn_provider_google", "pulumi", "pulumi_kubernetes", "google", "jsii")
 COMMANDS = ("synth", "policy", "plan", "deploy", "destroy", "status")
@@ -64,7 +64,13 @@ def test_deploy_prod_dry_run_prints_the_whole_sequence(tmp_path):
         exclude.write(".cache\n")
     assert git(repo, "status", "--porcelain") == ""
 
-    done = invoke("deploy", "prod", "--dry-run", "--yes", cwd=repo, env={"PATH": os.environ["PATH"]})
+    from infra import helm
+    from tests.k8s.kit import require_helm_and_chart
+
+    require_helm_and_chart()
+    # The copy lives outside the project's folder: point it at the chart packages this checkout finds.
+    charts = str(helm.chart_package(load_env("prod").kubernetes.chart).parent)
+    done = invoke("deploy", "prod", "--dry-run", "--yes", cwd=repo, env={"PATH": os.environ["PATH"], "AIRFLOW_CHART_DIR": charts})
     assert done.returncode == 0, done.stderr
     text = done.stderr
     from infra.deploy import DEPLOY_STEPS
@@ -75,3 +81,4 @@ def test_deploy_prod_dry_run_prints_the_whole_sequence(tmp_path):
         assert re.search(rf"\$ {command}.*\(in cdktf.out/stacks/prod\)", text), command
     assert "would check that gs://acme-airflow-prod-tfstate exists" in text
     assert "is on main" in text and "skipped: k8s/ program not present yet" in text
+    assert re.search(r"render cluster side\n  ✓ done in [0-9.]+ s: \d+ objects from chart airflow-1.22.0, valid for Kubernetes 1.33", text)

@@ -91,3 +91,57 @@ def test_stack_diff_names_creates_destroys_and_replacements_and_masks_secrets():
     markdown = render_markdown(report)
     assert "old-fixture" not in markdown and "new-fixture" not in markdown
     assert re.search(r"`root_password` \| `\(sensitive\)` \| `\(sensitive\)`", markdown)
+
+
+@pytest.mark.integration
+def test_cluster_side_shows_the_scheduler_replicas_edit_object_by_object(tmp_path):
+    from infra.manifest_diff import cluster_report
+    from tests.k8s.kit import require_helm_and_chart
+
+    require_helm_and_chart()
+    repo = copy_project(tmp_path / "repo")
+    prod = repo / "environments" / "prod.yaml"
+    prod.write_text(prod.read_text().replace("replicas: {api_server: 2, scheduler: 2,", "replicas: {api_server: 2, scheduler: 3,"))
+    git(repo, "commit", "-q", "-am", "prod: a third scheduler")
+
+    report = cluster_report(load_env("prod", repo), "HEAD~1", root=repo)
+
+    assert [(c.address, c.action) for c in report.changes] == [("Deployment/airflow-scheduler", "update")]
+    assert [(a.path, a.old, a.new) for a in report.changes[0].attributes] == [("spec.replicas", "2", "3")]
+    assert "spec.replicas: 2 → 3" in render_text(report)
+    assert "| `spec.replicas` | `2` | `3` |" in render_markdown(report)
+
+
+def test_a_config_change_is_shown_as_the_airflow_cfg_option_it_changes():
+    from infra.manifest_diff import diff_manifests
+
+    def configmap(parallelism):
+        cfg = f"[core]\nparallelism = {parallelism}\nexecutor = KubernetesExecutor\n"
+        return {"kind": "ConfigMap", "metadata": {"name": "airflow-config"}, "data": {"airflow.cfg": cfg}}
+
+    service = {"kind": "Service", "metadata": {"name": "airflow-api-server"}, "spec": {"ports": [{"port": 8080}]}}
+    report = diff_manifests([configmap(32), service], [configmap(64)], "prod cluster side", "test")
+    assert [(c.address, c.action) for c in report.changes] == [
+        ("ConfigMap/airflow-config", "update"), ("Service/airflow-api-server", "destroy")
+    ]
+    assert [(a.path, a.old, a.new) for a in report.changes[0].attributes] == [("data.airflow.cfg.core.parallelism", '"32"', '"64"')]
+
+
+@pytest.mark.integration
+def test_offline_plan_with_only_a_cluster_change_reports_changes_and_carries_the_cluster_side(tmp_path, capsys):
+    import json
+
+    from infra.plan import plan
+    from tests.k8s.kit import require_helm_and_chart
+
+    require_helm_and_chart()
+    repo = copy_project(tmp_path / "repo")
+    prod = repo / "environments" / "prod.yaml"
+    prod.write_text(prod.read_text().replace("replicas: {api_server: 2, scheduler: 2,", "replicas: {api_server: 2, scheduler: 3,"))
+
+    code = plan(load_env("prod", repo), fmt="json", offline=True, base="main", root=repo)
+
+    assert code == 2, "a manifest change is a change even when the stack is the same"
+    report = json.loads(capsys.readouterr().out)
+    assert report["changes"] == []
+    assert [c["address"] for c in report["cluster_side"]["changes"]] == ["Deployment/airflow-scheduler"]

@@ -70,3 +70,14 @@ def test_merges_deploy_dev_then_qa_and_tags_deploy_prod_behind_approval():
     assert "invoke deploy dev --yes" in commands["dev"]
     assert "invoke deploy qa --yes" in commands["qa"]
     assert "invoke deploy prod --yes" in commands["prod"]
+
+
+def test_every_job_that_renders_the_chart_installs_helm_and_the_plan_carries_the_cluster_side():
+    for name in ("pr.yml", "deploy.yml"):
+        for job_id, job in load(name)["jobs"].items():
+            runs = [step.get("run", "") for step in job["steps"]]
+            if any("pytest" in r or "invoke" in r for r in runs):
+                assert ".ci/install-helm" in runs, f"{name}: job {job_id} renders the chart without helm"
+    plan = load("pr.yml")["jobs"]["plan"]
+    script = next(step["run"] for step in plan["steps"] if step.get("name", "").startswith("Plan"))
+    assert "invoke k8s.diff" in script, "online plans append the cluster-side diff (offline plans include it)"

@@ -22,7 +22,7 @@ from infra.airflow_config import (
 )
 from infra.config import parse_environment
 
-SECRETS = {"fernet-key": "f", "api-secret-key": "s", "jwt-secret": "j", "admin-password": "p"}
+SECRETS = {"af_local_fernet_key": "f", "af_local_api_secret_key": "s", "af_local_jwt_secret": "j", "admin-password": "p"}
 
 
 def local(**airflow) -> object:

@@ -49,9 +49,12 @@ def test_airflow_reads_only_its_own_secrets(stack):
         if kind == "google_secret_manager_secret_iam_member" and g["role"] == "roles/secretmanager.secretAccessor"
     )
     assert secrets == ["secrets/api-secret-key", "secrets/fernet-key", "secrets/jwt-secret"]
-    (connections,) = [g for kind, g in _airflow_grants(stack) if "condition" in g]
-    assert connections["role"] == "roles/secretmanager.secretAccessor"
-    assert f'startsWith("af_{stack.env.name}_connections")' in connections["condition"]["expression"]
+    by_prefix = [g for kind, g in _airflow_grants(stack) if "condition" in g]
+    assert {g["role"] for g in by_prefix} == {"roles/secretmanager.secretAccessor"}
+    expressions = sorted(g["condition"]["expression"] for g in by_prefix)
+    assert len(expressions) == 2
+    assert f'startsWith("af_{stack.env.name}_connections")' in expressions[0]
+    assert f'startsWith("af_{stack.env.name}_variables")' in expressions[1]
 
 
 def test_no_basic_roles_anywhere(stack):

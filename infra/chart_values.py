@@ -1,0 +1,200 @@
+"""The builder's second renderer: Airflow settings → values for the official Apache Airflow chart.
+
+    values = chart_values(env)     # a dict in the chart's own camelCase keys, for `helm template`
+
+Everything Airflow runs with comes from `airflow_config.build(env)`, the same settings the local
+renderer turns into environment variables; this module only says where the chart wants each one.
+What the chart must never do on GKE is fixed here with its reason: no Helm hooks (migrations are a
+deploy step), no chart-generated secrets (every Secret is created by the k8s/ program from Secret
+Manager, by name), no database or broker of its own, every pod as the one Workload Identity account.
+"""
+
+from __future__ import annotations
+
+import json
+
+from infra import naming
+from infra.airflow_config import GKE_SCRATCH, AirflowSettings, Component, Exec, HttpGet, Probe, build
+from infra.config import Environment, Resources
+
+# Builder component name → the chart's values key.
+CHART_COMPONENTS = {"api-server": "apiServer", "scheduler": "scheduler", "dag-processor": "dagProcessor", "triggerer": "triggerer"}
+# Airflow options the chart takes as existing Secrets by name (the key inside each is the chart's).
+SECRET_OPTIONS = {
+    ("core", "fernet_key"): "fernetKeySecretName",
+    ("api", "secret_key"): "apiSecretKeySecretName",
+    ("api_auth", "jwt_secret"): "jwtSecretName",
+}
+# Options the chart computes itself from other values (kept out of `config` so there is one source).
+CHART_OWNED = {("core", "executor"), ("dag_processor", "dag_bundle_config_list")}
+
+UID = 50000  # the official image's `airflow` user
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "runAsGroup": 0,  # the image's files are group 0 (OpenShift-style), Airflow needs to read them
+    "fsGroup": 0,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,  # writable: /tmp (scratch) and the logs volume only
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+# Init containers (wait-for-migrations) and sidecars: small and fixed, they only poll.
+SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
+# Google's front ends (load balancer proxies and health checks) reach the API server from these ranges.
+GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
+SCRATCH_SIZE = "1Gi"
+LOGS_SIZE = "2Gi"  # components log to stdout, task logs go to GCS: the logs volume only buffers
+
+
+def _resources(r: Resources) -> dict:
+    return {"requests": {"cpu": r.cpu, "memory": r.memory}, "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit}}
+
+
+def probe_command(probe: Probe) -> list[str]:
+    """The chart's probes are exec commands: an HTTP GET becomes the same GET run inside the container."""
+    if isinstance(probe.action, Exec):
+        return list(probe.action.command)
+    assert isinstance(probe.action, HttpGet)
+    url = f"http://127.0.0.1:{probe.action.port}{probe.action.path}"
+    return ["python", "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout={probe.timeout_seconds})"]
+
+
+def chart_probe(probe: Probe) -> dict:
+    """A builder probe in the chart's terms: `command` and the four timings (all the chart accepts)."""
+    return {
+        "command": probe_command(probe),
+        "initialDelaySeconds": probe.initial_delay_seconds,
+        "periodSeconds": probe.period_seconds,
+        "timeoutSeconds": probe.timeout_seconds,
+        "failureThreshold": probe.failure_threshold,
+    }
+
+
+def liveness(component: Component) -> Probe:
+    """The one liveness probe Kubernetes allows per container: the component's exec probe."""
+    probes = [p for p in component.liveness if isinstance(p.action, Exec)] or list(component.liveness)
+    if len(probes) != 1:
+        raise ValueError(f"{component.name}: the chart takes one liveness probe, the builder gives {len(probes)}")
+    return probes[0]
+
+
+def _timings(probe: Probe) -> dict:
+    return {k: v for k, v in chart_probe(probe).items() if k != "command"}
+
+
+def _component(env: Environment, settings: AirflowSettings, name: str) -> dict:
+    component = settings.component(name)
+    key = name.replace("-", "_")
+    replicas = getattr(env.airflow.replicas, key)
+    out: dict = {
+        "replicas": replicas,
+        "resources": _resources(getattr(env.kubernetes.resources, key)),
+        # Only with two or more replicas: a budget on a single pod would block every node drain.
+        "podDisruptionBudget": {"enabled": replicas >= 2, "config": {"maxUnavailable": 1}},
+        "serviceAccount": {"create": False, "name": naming.KUBERNETES_SERVICE_ACCOUNT},
+        "waitForMigrations": {"enabled": True},
+    }
+    probe = liveness(component)
+    if name == "api-server":
+        # The chart fixes the path (/api/v2/monitor/health); it takes the builder's timings.
+        out["livenessProbe"] = _timings(probe)
+        if component.startup is not None:
+            out["startupProbe"] = _timings(component.startup)
+        out.pop("waitForMigrations")
+    else:
+        out["livenessProbe"] = chart_probe(probe)
+        if component.startup is not None:
+            out["startupProbe"] = chart_probe(component.startup)
+    if name in ("scheduler", "dag-processor", "triggerer"):
+        # Nothing on disk to groom: components log to stdout, task logs are uploaded to GCS.
+        out["logGroomerSidecar"] = {"enabled": False}
+    return out
+
+
+def _config(settings: AirflowSettings) -> dict[str, dict[str, str]]:
+    config: dict[str, dict[str, str]] = {}
+    for (section, key), value in sorted(settings.config.items()):
+        if (section, key) not in CHART_OWNED:
+            config.setdefault(section, {})[key] = value
+    return config
+
+
+def _secret_names(env: Environment, settings: AirflowSettings) -> dict:
+    out = {}
+    for option, secret_id in settings.secrets.items():
+        if option not in SECRET_OPTIONS:
+            raise ValueError(f"{option}: no chart value takes this secret by name")
+        out[SECRET_OPTIONS[option]] = naming.kubernetes_secret_name(secret_id)
+    return out
+
+
+def image(env: Environment) -> tuple[str, str]:
+    """(repository, tag) of the image every Airflow container and task pod runs."""
+    i = env.kubernetes.image
+    return i.repository or naming.image_repository(env), i.tag or env.airflow.version
+
+
+def chart_values(env: Environment, settings: AirflowSettings | None = None) -> dict:
+    """The values `helm template` gets for `env` (runtime gke)."""
+    if env.runtime != "gke":
+        raise ValueError(f"{env.name}: chart values exist only for runtime gke")
+    settings = settings or build(env)
+    celery = settings.get("core", "executor") == "CeleryExecutor"
+    repository, tag = image(env)
+    bundles = json.loads(settings.config["dag_processor", "dag_bundle_config_list"])
+    sidecar_security = {"container": CONTAINER_SECURITY}
+    values: dict = {
+        "airflowVersion": env.airflow.version,
+        "defaultAirflowRepository": repository,
+        "defaultAirflowTag": tag,
+        # Always: a tag re-pushed after a fix must reach every node (tags are content hashes anyway).
+        "images": {"airflow": {"repository": repository, "tag": tag, "pullPolicy": "Always"}},
+        "useStandardNaming": True,
+        "executor": settings.get("core", "executor"),
+        "config": _config(settings),
+        **_secret_names(env, settings),
+        # The metadata connection: the IAM user through the Cloud SQL Auth Proxy, no password (naming.metadata_connection_url).
+        "data": {"metadataSecretName": naming.metadata_secret_name(env)},
+        "postgresql": {"enabled": False},
+        "pgbouncer": {"enabled": False},
+        "statsd": {"enabled": False},
+        # Migrations are an explicit deploy step; hooks deadlock with a wait for ready Deployments.
+        "migrateDatabaseJob": {"enabled": False, "useHelmHooks": False, "serviceAccount": {"create": False}},
+        # No fixed user on GKE (Google sign-in comes with the k8s/ program).
+        "createUserJob": {"enabled": False, "useHelmHooks": False, "serviceAccount": {"create": False}},
+        "securityContexts": {"pod": POD_SECURITY, "containers": CONTAINER_SECURITY},
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_SIZE}}],
+        "volumeMounts": [{"name": "scratch", "mountPath": GKE_SCRATCH}],
+        "logs": {"emptyDirConfig": {"sizeLimit": LOGS_SIZE}},
+        "dagProcessor": {"dagBundleConfigList": bundles},
+        "workers": {
+            "replicas": env.airflow.replicas.workers,
+            "resources": _resources(env.kubernetes.resources.workers),
+            "serviceAccount": {"create": False, "name": naming.KUBERNETES_SERVICE_ACCOUNT},
+            "logGroomerSidecar": {"enabled": False},
+        },
+        "redis": {"enabled": celery},
+        # Enforced by GKE Dataplane V2 (stacks/gke.py): ingress only from where each component is called.
+        "networkPolicies": {"enabled": True},
+    }
+    for name, key in CHART_COMPONENTS.items():
+        values[key] = {**values.get(key, {}), **_component(env, settings, name)}
+    values["apiServer"]["networkPolicy"] = {
+        "ingress": {"from": [{"podSelector": {}}, *({"ipBlock": {"cidr": cidr}} for cidr in GOOGLE_FRONT_ENDS)]}
+    }
+    values["triggerer"]["enabled"] = env.airflow.replicas.triggerer > 0
+    # A Deployment, not a StatefulSet with a disk per pod: its logs go to stdout.
+    values["triggerer"]["persistence"] = {"enabled": False}
+    for key in ("scheduler", "dagProcessor", "triggerer"):
+        values[key]["waitForMigrations"]["securityContexts"] = sidecar_security
+    if celery:
+        values["redis"]["passwordSecretName"] = naming.kubernetes_secret_name(naming.secret_id(env, "redis_password"))
+    # Named even without Celery: otherwise the chart renders a broker Secret with a random value as a hook.
+    values["data"]["brokerUrlSecretName"] = naming.kubernetes_secret_name(naming.secret_id(env, "celery_broker_url"))
+    return values

@@ -1,0 +1,105 @@
+"""The chart values renderer and the builder's GKE settings, without helm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from infra.airflow_config import GIT_BUNDLE, HttpGet, Probe, build
+from infra.chart_values import chart_values, probe_command
+from infra.config import load_environment, parse_environment
+from infra.errors import ConfigError
+from tests.k8s.kit import GCP_ENVS, ROOT
+
+
+def _prod(edit) -> object:
+    data = yaml.safe_load((ROOT / "environments" / "prod.yaml").read_text())
+    edit(data)
+    return parse_environment("prod", data, "environments/prod.yaml")
+
+
+@pytest.mark.parametrize("name", GCP_ENVS)
+def test_gke_has_no_fixed_password_and_no_user_job(name):
+    env = load_environment(name)
+    settings = build(env)
+    assert settings.get("core", "simple_auth_manager_users") == ""
+    assert settings.get("core", "simple_auth_manager_all_admins") == "False"
+    assert ("platform", "api_password") not in settings.secrets
+    values = chart_values(env)
+    assert values["createUserJob"]["enabled"] is False
+    assert "admin:" not in json.dumps(values)  # no user:password pair anywhere
+
+
+@pytest.mark.parametrize("name", GCP_ENVS)
+def test_remote_logging_always_names_its_folder(name):
+    settings = build(load_environment(name))
+    assert settings.get("logging", "remote_logging") == "True"
+    assert settings.get("logging", "remote_base_log_folder").startswith("gs://")
+
+
+def test_an_ssh_dag_repository_without_a_deploy_key_connection_is_refused_on_one_line():
+    with pytest.raises(ConfigError) as caught:
+        _prod(lambda d: d["airflow"]["dags"].update(repo_url="git@github.com:acme/airflow-dags.git"))
+    assert str(caught.value) == (
+        "environments/prod.yaml: airflow.dags.git_conn_id: an SSH repo_url needs the connection holding its deploy key"
+    )
+
+
+def test_the_git_bundle_reads_its_key_or_token_through_the_named_connection():
+    env = _prod(lambda d: d["airflow"]["dags"].update(repo_url="git@github.com:acme/airflow-dags.git", git_conn_id="dags_git"))
+    bundles = {b["name"]: b for b in chart_values(env)["dagProcessor"]["dagBundleConfigList"]}
+    assert bundles["dags"]["classpath"] == GIT_BUNDLE
+    assert bundles["dags"]["kwargs"]["git_conn_id"] == "dags_git"
+    assert bundles["dags"]["kwargs"]["repo_url"] == "git@github.com:acme/airflow-dags.git"
+    assert bundles["platform"]["kwargs"]["path"] == "/opt/airflow/dags"  # the image's, not this checkout's
+
+
+def test_resources_and_image_come_from_the_model():
+    env = _prod(lambda d: d["kubernetes"].update(image={"repository": "eu.gcr.io/acme/airflow", "tag": "abc123"}))
+    values = chart_values(env)
+    assert values["images"]["airflow"] == {"repository": "eu.gcr.io/acme/airflow", "tag": "abc123", "pullPolicy": "Always"}
+    assert values["scheduler"]["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    assert values["workers"]["resources"]["limits"] == {"cpu": "4", "memory": "8Gi"}
+
+
+def test_a_bad_resource_quantity_names_the_key():
+    with pytest.raises(ConfigError, match=r"kubernetes\.resources\.scheduler\.memory: must match"):
+        _prod(lambda d: d["kubernetes"]["resources"]["scheduler"].update(memory="2 GB"))
+
+
+def test_local_has_no_chart_values():
+    with pytest.raises(ValueError, match="only for runtime gke"):
+        chart_values(load_environment("local"))
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(("status", "passes"), [(200, True), (503, False)])
+def test_an_http_probe_becomes_an_exec_command_with_the_same_verdict(status, passes):
+    handler = type("Handler", (_Health,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        command = probe_command(Probe("health", HttpGet("/health", server.server_address[1]), timeout_seconds=5))
+        assert command[0] == "python"
+        result = subprocess.run([sys.executable, *command[1:]], capture_output=True, timeout=30)
+        assert (result.returncode == 0) is passes
+    finally:
+        server.shutdown()
+        server.server_close()
