@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from infra import naming
-from infra.airflow_config import GKE_SCRATCH, AirflowSettings, Component, Exec, HttpGet, Probe, build
+from infra.airflow_config import GKE_SCRATCH, AirflowSettings, build
 from infra.config import Environment, Resources
 
 # Builder component name → the chart's values key.
@@ -56,38 +56,6 @@ def _resources(r: Resources) -> dict:
     return {"requests": {"cpu": r.cpu, "memory": r.memory}, "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit}}
 
 
-def probe_command(probe: Probe) -> list[str]:
-    """The chart's probes are exec commands: an HTTP GET becomes the same GET run inside the container."""
-    if isinstance(probe.action, Exec):
-        return list(probe.action.command)
-    assert isinstance(probe.action, HttpGet)
-    url = f"http://127.0.0.1:{probe.action.port}{probe.action.path}"
-    return ["python", "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout={probe.timeout_seconds})"]
-
-
-def chart_probe(probe: Probe) -> dict:
-    """A builder probe in the chart's terms: `command` and the four timings (all the chart accepts)."""
-    return {
-        "command": probe_command(probe),
-        "initialDelaySeconds": probe.initial_delay_seconds,
-        "periodSeconds": probe.period_seconds,
-        "timeoutSeconds": probe.timeout_seconds,
-        "failureThreshold": probe.failure_threshold,
-    }
-
-
-def liveness(component: Component) -> Probe:
-    """The one liveness probe Kubernetes allows per container: the component's exec probe."""
-    probes = [p for p in component.liveness if isinstance(p.action, Exec)] or list(component.liveness)
-    if len(probes) != 1:
-        raise ValueError(f"{component.name}: the chart takes one liveness probe, the builder gives {len(probes)}")
-    return probes[0]
-
-
-def _timings(probe: Probe) -> dict:
-    return {k: v for k, v in chart_probe(probe).items() if k != "command"}
-
-
 def _component(env: Environment, settings: AirflowSettings, name: str) -> dict:
     component = settings.component(name)
     key = name.replace("-", "_")
@@ -100,17 +68,11 @@ def _component(env: Environment, settings: AirflowSettings, name: str) -> dict:
         "serviceAccount": {"create": False, "name": naming.KUBERNETES_SERVICE_ACCOUNT},
         "waitForMigrations": {"enabled": True},
     }
-    probe = liveness(component)
+    # The builder's probes are already in the chart's terms: `command` and four timings for exec probes,
+    # the timings alone for the API server (the chart fixes its path to /api/v2/monitor/health).
+    out.update(component.chart_probes())
     if name == "api-server":
-        # The chart fixes the path (/api/v2/monitor/health); it takes the builder's timings.
-        out["livenessProbe"] = _timings(probe)
-        if component.startup is not None:
-            out["startupProbe"] = _timings(component.startup)
         out.pop("waitForMigrations")
-    else:
-        out["livenessProbe"] = chart_probe(probe)
-        if component.startup is not None:
-            out["startupProbe"] = chart_probe(component.startup)
     if name in ("scheduler", "dag-processor", "triggerer"):
         # Nothing on disk to groom: components log to stdout, task logs are uploaded to GCS.
         out["logGroomerSidecar"] = {"enabled": False}

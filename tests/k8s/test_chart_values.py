@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
-from infra.airflow_config import GIT_BUNDLE, HttpGet, Probe, build
-from infra.chart_values import chart_values, probe_command
+from infra.airflow_config import GIT_BUNDLE, build
+from infra.chart_values import chart_values
 from infra.config import load_environment, parse_environment
 from infra.errors import ConfigError
 from tests.k8s.kit import GCP_ENVS, ROOT
@@ -45,7 +41,7 @@ def test_remote_logging_always_names_its_folder(name):
 
 def test_an_ssh_dag_repository_without_a_deploy_key_connection_is_refused_on_one_line():
     with pytest.raises(ConfigError) as caught:
-        _prod(lambda d: d["airflow"]["dags"].update(repo_url="git@github.com:acme/airflow-dags.git"))
+        _prod(lambda d: d["airflow"]["dags"].update(repo_url="git@github.com:acme/airflow-dags.git", git_conn_id=None))
     assert str(caught.value) == (
         "environments/prod.yaml: airflow.dags.git_conn_id: an SSH repo_url needs the connection holding its deploy key"
     )
@@ -78,28 +74,3 @@ def test_local_has_no_chart_values():
         chart_values(load_environment("local"))
 
 
-class _Health(BaseHTTPRequestHandler):
-    status = 200
-
-    def do_GET(self):  # noqa: N802
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.mark.parametrize(("status", "passes"), [(200, True), (503, False)])
-def test_an_http_probe_becomes_an_exec_command_with_the_same_verdict(status, passes):
-    handler = type("Handler", (_Health,), {"status": status})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        command = probe_command(Probe("health", HttpGet("/health", server.server_address[1]), timeout_seconds=5))
-        assert command[0] == "python"
-        result = subprocess.run([sys.executable, *command[1:]], capture_output=True, timeout=30)
-        assert (result.returncode == 0) is passes
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -9,7 +9,6 @@ import yaml
 
 from infra import naming
 from infra.airflow_config import build
-from infra.chart_values import liveness, probe_command
 from infra.config import parse_environment
 from infra.errors import UserError
 from tests.k8s.kit import ROOT, Manifests, render_into, require_helm_and_chart
@@ -21,29 +20,23 @@ DEPLOYMENTS = {"airflow-api-server": "api_server", "airflow-scheduler": "schedul
 SENSITIVE_ENV = re.compile(r"FERNET|SECRET|PASSWORD|SQL_ALCHEMY_CONN|AIRFLOW_CONN_|BROKER_URL|RESULT_BACKEND|JWT|TOKEN")
 
 
-def _timings(probe) -> dict:
-    return {"initialDelaySeconds": probe.initial_delay_seconds, "periodSeconds": probe.period_seconds,
-            "timeoutSeconds": probe.timeout_seconds, "failureThreshold": probe.failure_threshold}
-
-
 def test_scheduler_liveness_and_startup_probes_are_the_builders(manifests: Manifests):
     component = build(manifests.env).component("scheduler")
     container = manifests.container("airflow-scheduler", "scheduler")
-    probe = liveness(component)
-    assert container["livenessProbe"]["exec"]["command"] == probe_command(probe)
-    assert {k: container["livenessProbe"][k] for k in _timings(probe)} == _timings(probe)
-    assert container["startupProbe"]["exec"]["command"] == probe_command(component.startup)
-    assert {k: container["startupProbe"][k] for k in _timings(component.startup)} == _timings(component.startup)
+    for kind, probe in (("livenessProbe", component.liveness), ("startupProbe", component.startup)):
+        assert container[kind]["exec"]["command"] == list(probe.action.command), kind
+        assert {k: container[kind][k] for k in probe.timings()} == probe.timings(), kind
     # Kubernetes allows one liveness probe per container: it is the only one, an exec command.
-    assert set(container["livenessProbe"]) - set(_timings(probe)) == {"exec"}
+    assert set(container["livenessProbe"]) - set(component.liveness.timings()) == {"exec"}
 
 
 def test_api_server_is_probed_on_the_health_endpoint_with_the_builders_timings(manifests: Manifests):
     container = manifests.container("airflow-api-server", "api-server")
-    probe = liveness(build(manifests.env).component("api-server"))
-    for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+    component = build(manifests.env).component("api-server")
+    for kind, probe in (("livenessProbe", component.liveness), ("readinessProbe", component.readiness),
+                        ("startupProbe", component.startup)):
         assert container[kind]["httpGet"]["path"] == "/api/v2/monitor/health", kind
-    assert {k: container["livenessProbe"][k] for k in _timings(probe)} == _timings(probe)
+        assert {k: container[kind][k] for k in probe.timings()} == probe.timings(), kind
 
 
 def test_every_pod_runs_as_the_workload_identity_service_account(manifests: Manifests):
