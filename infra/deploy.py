@@ -13,9 +13,7 @@ is refused when stale. Destroying one needs `--force`, and deletion protection m
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets as secrets_module
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from infra import gitrepo
+from infra import gitrepo, secret_values
 from infra.config import ROOT, Environment
 from infra.errors import UserError
 from infra.plan import Stack, check_plan_fresh, synthesize, write_plan_meta
@@ -50,12 +48,6 @@ DEPLOY_STEPS = (
 DESTROY_STEPS = ("validate", "synth", "init", "plan", "show summary", "confirm", "apply")
 K8S_MISSING = "k8s/ program not present yet"
 
-# Values Airflow needs that nobody has to know: generated on the first deploy, never printed.
-GENERATORS = {
-    "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)),  # Fernet's own key format
-    "api_secret_key": lambda: secrets_module.token_urlsafe(48).encode(),
-    "jwt_secret": lambda: secrets_module.token_urlsafe(64).encode(),
-}
 
 
 @dataclass
@@ -263,8 +255,9 @@ def step_secrets(run: Run) -> str:
     for key, secret_id in sorted((run.outputs.get("secret_ids") or {}).items()):
         if api.has_enabled_version(project, secret_id):
             present.append(key)
-        elif key in GENERATORS:
-            api.add_version(project, secret_id, GENERATORS[key]())
+        elif key in secret_values.GENERATORS:
+            # Generated on the first deploy, never printed.
+            api.add_version(project, secret_id, secret_values.generate(key).encode())
             created.append(key)
         else:
             raise UserError(f"secret {secret_id} has no value and the toolkit cannot generate one: add a version to it")

@@ -14,9 +14,11 @@ from constructs import Construct
 
 from infra import naming
 from infra.config import Environment
+from infra.secret_values import NAMES
 
-# Keys are the names in the `secret_ids` output, read by the deploy task and the cluster side.
-AIRFLOW_SECRETS = ("fernet_key", "api_secret_key", "jwt_secret")
+# Keys are the names in the `secret_ids` output, read by the deploy task (which generates each value
+# with infra.secret_values) and the cluster side.
+AIRFLOW_SECRETS = NAMES
 
 
 class AirflowSecrets(Construct):

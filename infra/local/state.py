@@ -7,7 +7,6 @@ configuration the supervisor runs: per component its command, config hash and pr
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets as random
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from infra.airflow_config import AirflowSettings, config_hash, hashed_env, render_env
 from infra.config import ROOT
+from infra import secret_values
 from infra.local import processes
 
 
@@ -31,13 +31,12 @@ def load_secrets(folder: Path) -> tuple[dict[str, str], bool]:
     """The generated secrets (created on first use); True when the admin password is new."""
     path = folder / "secrets.json"
     values = processes.read_json(path) or {}
-    wanted = {
-        "fernet-key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "api-secret-key": lambda: random.token_urlsafe(32),
-        "jwt-secret": lambda: random.token_urlsafe(32),
-    }
-    if any(name not in values for name in wanted):
-        values = {**{name: make() for name, make in wanted.items()}, **values}
+    # Local names are the GCP secret names with dashes; a value too short for its algorithm (kept from an
+    # older version) is replaced.
+    wanted = {name.replace("_", "-"): name for name in secret_values.NAMES}
+    missing = [key for key, name in wanted.items() if not secret_values.strong_enough(name, values.get(key) or "")]
+    if missing:
+        values = {**values, **{key: secret_values.generate(wanted[key]) for key in missing}}
         processes.write_json(path, values, mode=0o600)
     passwords = processes.read_json(passwords_file(folder)) or {}
     created = "admin" not in passwords

@@ -61,6 +61,8 @@ def test_deploy_generates_each_missing_secret_once_and_never_prints_it(project, 
     assert sorted(fake_google.versions) == ["af_prod_api_secret_key", "af_prod_fernet_key", "af_prod_jwt_secret"]
     fernet_key = fake_google.versions["af_prod_fernet_key"][0]
     Fernet(fernet_key)  # Airflow's fernet key must be a valid Fernet key
+    for name in ("af_prod_jwt_secret", "af_prod_api_secret_key"):
+        assert len(fake_google.versions[name][0]) >= 64, f"{name}: HS512 wants a key of at least 64 bytes"
     for values in fake_google.versions.values():
         assert values[0].decode() not in output(con)
 
