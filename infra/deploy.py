@@ -228,9 +228,18 @@ def step_summary(run: Run) -> str:
     if plan_json is None:
         raise Skipped("dry run: no plan was made")
     report = from_terraform_plan(plan_json, run.env.name, f"terraform plan {display_path(run.plan_file)}")
-    run.has_changes = report.has_changes
+    # Whether to apply comes from terraform's exit code (step_plan), not from this report: a plan that
+    # changes only outputs lists no resource but must still be applied, or the new output never exists.
     run.console.print(render_text(report), highlight=False, markup=False)
-    return report.summary()
+    outputs = changed_outputs(plan_json)
+    if outputs and not report.has_changes:
+        return f"no resource changes; outputs change: {', '.join(outputs)}"
+    return report.summary() + (f"; outputs change: {', '.join(outputs)}" if outputs else "")
+
+
+def changed_outputs(plan_json: dict) -> list[str]:
+    changes = plan_json.get("output_changes") or {}
+    return sorted(name for name, change in changes.items() if change.get("actions") not in (None, ["no-op"]))
 
 
 def step_apply(run: Run, done: str) -> str:
@@ -243,16 +252,27 @@ def step_outputs(run: Run) -> str:
     if outputs is None:
         raise Skipped("dry run: nothing applied")
     run.outputs = outputs
-    return f"cluster {outputs.get('cluster_name')} in {outputs.get('cluster_location')}, database {outputs.get('sql_instance_name')}"
+    return f"cluster {output(run, 'cluster_name')} in {output(run, 'cluster_location')}, database {outputs.get('sql_instance_name')}"
+
+
+def output(run: Run, name: str) -> Any:
+    """A terraform output the next steps need; missing means the configuration that adds it was never applied."""
+    if name not in run.outputs:
+        raise UserError(
+            f"terraform output {name!r} is missing from the state of {run.env.name} "
+            f"(`terraform output -json` in {display_path(run.stack.stack_dir)}): "
+            f"run `invoke deploy {run.env.name}` to apply the configuration that adds it"
+        )
+    return run.outputs[name]
 
 
 def step_secrets(run: Run) -> str:
     if run.dry_run:
         run.console.print("  would add a generated version to each Airflow secret that has none (values never shown)", highlight=False)
         return "would check (dry run)"
-    api, project = run.clients.get_secrets(), run.outputs.get("project_id") or run.env.gcp.project_id
+    api, project = run.clients.get_secrets(), output(run, "project_id")
     created, present = [], []
-    for key, secret_id in sorted((run.outputs.get("secret_ids") or {}).items()):
+    for key, secret_id in sorted(output(run, "secret_ids").items()):
         if api.has_enabled_version(project, secret_id):
             present.append(key)
         elif key in secret_values.GENERATORS:
@@ -271,10 +291,8 @@ def step_credentials(run: Run) -> str:
         return "would fetch (dry run)"
     from infra import gke
 
-    out = run.outputs
-    cluster, creds = gke.cluster_credentials(
-        run.clients.get_cluster_api(), run.clients.creds(), out["project_id"], out["cluster_location"], out["cluster_name"]
-    )
+    project, location, name = (output(run, key) for key in ("project_id", "cluster_location", "cluster_name"))
+    cluster, creds = gke.cluster_credentials(run.clients.get_cluster_api(), run.clients.creds(), project, location, name)
     run.kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), run.root / "cdktf.out" / "kube" / f"{run.env.name}.yaml")
     return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)}"
 

@@ -2,7 +2,8 @@
 
 * ``fake_tools``: `terraform` and `pulumi` executables first on PATH that record argv and cwd
   (``fake_tools.commands()``) and print the real tools' output formats; ``fake_tools.env`` switches
-  failures on (FAKE_TF_FAIL=plan, FAKE_TF_STALE=1, FAKE_TF_NO_CHANGES=1).
+  failures on (FAKE_TF_FAIL=plan, FAKE_TF_STALE=1, FAKE_TF_NO_CHANGES=1, FAKE_TF_OUTPUT_ONLY=1,
+  FAKE_TF_PRINT_NOTHING=show).
 * ``synthesized`` (session): real synthesis of dev and prod once; ``project`` copies it into a fresh git
   repository (branch main, one commit), so each test synthesizes from the cache in well under a second.
 * ``fake_google``: one loopback HTTP server answering the GKE, Cloud Storage and Secret Manager REST
@@ -59,7 +60,8 @@ def fake_tools(tmp_path, monkeypatch) -> FakeTools:
     monkeypatch.setenv("FAKE_LOG", str(log))
     monkeypatch.setenv("FAKE_TF_PLAN_JSON", str(FIXTURES / "plan_prod.json"))
     monkeypatch.setenv("FAKE_TF_OUTPUTS", str(FIXTURES / "outputs_prod.json"))
-    for name in ("TERRAFORM_BIN", "PULUMI_BIN", "FAKE_TF_FAIL", "FAKE_TF_STALE", "FAKE_TF_NO_CHANGES", "AIRFLOW_API_URL"):
+    for name in ("TERRAFORM_BIN", "PULUMI_BIN", "FAKE_TF_FAIL", "FAKE_TF_STALE", "FAKE_TF_NO_CHANGES", "FAKE_TF_OUTPUT_ONLY",
+                 "FAKE_TF_PRINT_NOTHING", "AIRFLOW_API_URL"):
         monkeypatch.delenv(name, raising=False)
     return FakeTools(bindir, log, monkeypatch)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import stat
 import sys
 
@@ -15,7 +16,7 @@ from invoke.exceptions import Exit
 from infra import cli
 from infra.deploy import DEPLOY_STEPS, deploy, destroy
 from infra.errors import UserError
-from tests.cli.helpers import console, git, load_env, output
+from tests.cli.helpers import FIXTURES, console, git, load_env, output
 
 pytestmark = pytest.mark.usefixtures("passing_policy")
 
@@ -147,6 +148,27 @@ def test_no_changes_skips_confirm_and_apply(project, fake_tools, clients, monkey
     deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=con)
     assert "apply" not in [c["argv"][0] for c in fake_tools.commands("terraform")]
     assert "skipped: no infrastructure changes" in output(con)
+
+
+def test_a_plan_that_changes_only_outputs_is_applied(project, fake_tools, clients):
+    fake_tools.env("FAKE_TF_OUTPUT_ONLY", "1")
+    con = console()
+    deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=con)
+    assert [c["argv"][0] for c in fake_tools.commands("terraform")] == ["init", "plan", "show", "apply", "output"]
+    assert "no resource changes; outputs change: airflow_api_url" in output(con)
+
+
+def test_a_missing_output_is_one_error_naming_it_and_the_command_that_fixes_it(project, fake_tools, clients, tmp_path):
+    outputs = json.loads((FIXTURES / "outputs_prod.json").read_text())
+    del outputs["cluster_name"]
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    fake_tools.env("FAKE_TF_OUTPUTS", str(tmp_path / "outputs.json"))
+    with pytest.raises(UserError) as error:
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert str(error.value) == (
+        "terraform output 'cluster_name' is missing from the state of prod (`terraform output -json` in "
+        f"{project / 'cdktf.out' / 'stacks' / 'prod'}): run `invoke deploy prod` to apply the configuration that adds it"
+    )
 
 
 # --- Protected environments --------------------------------------------------------------------------
