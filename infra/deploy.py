@@ -215,7 +215,7 @@ def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
         return f"using the reviewed plan {display_path(run.plan_file)} (configuration unchanged since)"
     run.plan_file = run.stack.plan_file
     run.plan_file.parent.mkdir(parents=True, exist_ok=True)
-    code = run.tf.plan(run.stack.stack_dir, run.plan_file, destroy=destroy)
+    code = run.tf.plan(run.stack.stack_dir, run.plan_file, destroy=destroy, lock=True)  # deploys always lock
     run.has_changes = code == 2
     if run.dry_run:
         return f"would save {display_path(run.plan_file)}"

@@ -1,6 +1,6 @@
 """`invoke plan ENV`: what a deploy would change, as a report a reviewer reads in ten seconds.
 
-Online: synth → `terraform init` → `plan -out` → `show -json` → report; the saved plan file is kept in
+Online: synth → `terraform init` → `plan -lock=false -out` → `show -json` → report; the saved plan file is kept in
 cdktf.out/plans/ with a fingerprint of the synthesized configuration beside it, so `deploy --plan-file`
 can apply exactly that plan and refuse it once it is stale. Offline (`--offline`): no terraform and no
 credentials, the synthesized working tree against a base commit (infra.offline_diff).
@@ -142,7 +142,10 @@ def online_plan(env: Environment, console: Console, *, root: Path = ROOT) -> tup
     tf.init(stack.stack_dir)
     plan_file = stack.plan_file
     plan_file.parent.mkdir(parents=True, exist_ok=True)
-    code = tf.plan(stack.stack_dir, plan_file)
+    # A plan to read never locks: it writes no state, and PR plans run with read-only credentials that
+    # cannot write the backend's lock object. Deploys lock (infra.deploy); a plan that went stale
+    # meanwhile is refused by terraform at apply time.
+    code = tf.plan(stack.stack_dir, plan_file, lock=False)
     write_plan_meta(stack, plan_file, root)
     plan_json = tf.show_json(stack.stack_dir, plan_file) or {}
     return from_terraform_plan(plan_json, env.name, f"terraform plan of cdktf.out/stacks/{env.name}"), plan_file, code

@@ -152,9 +152,13 @@ class TerraformRunner(Runner):
     def init(self, stack_dir: Path) -> Result:
         return self.run(["init", "-input=false", "-no-color"], stack_dir)
 
-    def plan(self, stack_dir: Path, plan_file: Path, *, destroy: bool = False) -> int:
-        """0 = no changes, 2 = changes; any other exit code raises with terraform's output shown."""
-        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
+    def plan(self, stack_dir: Path, plan_file: Path, *, destroy: bool = False, lock: bool = True) -> int:
+        """0 = no changes, 2 = changes; any other exit code raises with terraform's output shown.
+
+        `lock=False` is for plans that are only shown (`invoke plan`, the PR workflow's read-only
+        credentials): a plan never writes state, but the GCS backend's lock is an object it would write.
+        """
+        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-lock={str(lock).lower()}", f"-out={plan_file}"]
         if destroy:
             args.insert(1, "-destroy")
         result = self.run(args, stack_dir, ok_codes=(0, 2))
@@ -166,7 +170,7 @@ class TerraformRunner(Runner):
 
     def apply(self, stack_dir: Path, plan_file: Path) -> Result:
         try:
-            return self.run(["apply", "-input=false", "-no-color", str(plan_file)], stack_dir, stream=True)
+            return self.run(["apply", "-input=false", "-no-color", "-lock=true", str(plan_file)], stack_dir, stream=True)
         except CommandFailed as exc:
             if any(marker in exc.output for marker in STALE_PLAN_MARKERS):
                 raise CommandFailed(

@@ -30,7 +30,7 @@ def test_dry_run_prints_command_and_cwd_and_runs_nothing(tmp_path, fake_tools, m
     assert tf.show_json(tmp_path, tmp_path / "x.tfplan") is None
     PulumiRunner(con, dry_run=True).up(tmp_path, "prod")
     text = output(con)
-    assert f"$ terraform plan -input=false -no-color -detailed-exitcode -out={tmp_path}/x.tfplan   (in {tmp_path})" in text
+    assert f"$ terraform plan -input=false -no-color -detailed-exitcode -lock=true -out={tmp_path}/x.tfplan   (in {tmp_path})" in text
     assert f"$ pulumi up --stack prod --yes --non-interactive --skip-preview   (in {tmp_path})" in text
     assert fake_tools.commands() == []
 
