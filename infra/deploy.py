@@ -6,8 +6,9 @@ Every step is shown with its duration; a failing step stops the sequence with th
 output on screen. `--dry-run` runs every check (configuration, git state, synthesis, policy) and prints
 each command with its working directory instead of running it.
 
-Protected environments (`protected: true`) deploy only a clean tree whose HEAD is contained in main,
-after the environment's name is typed (or `--yes`); `--plan-file` applies exactly a reviewed plan and
+Protected environments (`protected: true`) deploy only a clean tree whose HEAD is contained in the
+remote's main as fetched at deploy time (a dry run without a reachable remote warns and checks the
+local main), after the environment's name is typed (or `--yes`); `--plan-file` applies exactly a reviewed plan and
 is refused when stale. Destroying one needs `--force`, and deletion protection must be lifted first.
 """
 
@@ -128,22 +129,49 @@ def require_answerable(env: Environment, action: str, yes: bool, dry_run: bool) 
         )
 
 
-def check_git_state(env: Environment, root: Path) -> str:
-    """Protected environments deploy only committed code that is on main."""
+def _listed(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+def check_git_state(env: Environment, root: Path, *, dry_run: bool = False, console: Console | None = None) -> str:
+    """Protected environments deploy only committed code that is on the remote's main."""
     if not env.protected:
         return "not protected: git state not checked"
     if not gitrepo.is_repository(root):
         raise UserError(f"{env.name} is protected and {root} is not a git clone: deploy it from a clone of the repository")
-    dirty = gitrepo.dirty_files(root)
-    if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise UserError(f"{env.name} is protected and the git tree is dirty ({shown}): commit or stash, then deploy from main")
-    if not gitrepo.head_on_main(root):
+    dirt = gitrepo.dirty_files(root)
+    if dirt:
+        parts = []
+        if dirt.changed:
+            parts.append(f"changed: {_listed(dirt.changed)} (commit or stash them)")
+        if dirt.untracked:
+            parts.append(f"untracked: {_listed(dirt.untracked)} (commit them, delete them, or add them to .gitignore)")
+        raise UserError(f"{env.name} is protected and the git tree is dirty, {'; '.join(parts)}; then deploy from main")
+    head = gitrepo.head_commit(root)[:12]
+    problem = gitrepo.fetch_main(root)
+    if problem is None:
+        if not gitrepo.head_in(root, gitrepo.REMOTE_MAIN):
+            raise UserError(
+                f"{env.name} is protected and HEAD ({head}) is not contained in {gitrepo.REMOTE}/main (fetched just now): "
+                "push it and merge it, then deploy the merged commit (a tag on main is fine)"
+            )
+        return f"clean tree, HEAD {head} is on main at {gitrepo.REMOTE} (fetched just now)"
+    if not dry_run:
         raise UserError(
-            f"{env.name} is protected and HEAD ({gitrepo.head_commit(root)[:12]}) is not contained in main: "
-            "deploy a merged commit (a tag on main is fine)"
+            f"{env.name} is protected and {gitrepo.REMOTE}/main could not be fetched ({problem}): "
+            f"deploy from a clone whose remote {gitrepo.REMOTE!r} is reachable, so HEAD is checked against the pushed main"
         )
-    return f"clean tree, HEAD {gitrepo.head_commit(root)[:12]} is on main"
+    if console is not None:
+        console.print(
+            f"  [yellow]warning: {problem}: HEAD is checked against the local main only; "
+            f"a real deploy of {env.name} is refused until {gitrepo.REMOTE}/main can be fetched[/]",
+            highlight=False,
+        )
+    if not gitrepo.head_in(root, "refs/heads/main"):
+        raise UserError(
+            f"{env.name} is protected and HEAD ({head}) is not contained in main: deploy a merged commit (a tag on main is fine)"
+        )
+    return f"clean tree, HEAD {head} is on main (the local one: dry run without a reachable remote)"
 
 
 def confirm(run: Run, action: str, *, yes: bool) -> str:
@@ -361,7 +389,7 @@ def deploy(
     def validate() -> str:
         if env.gcp is None:
             raise UserError(f"environment {env.name} has runtime {env.runtime}: nothing to deploy to GCP")
-        return check_git_state(env, root)
+        return check_git_state(env, root, dry_run=dry_run, console=console)
 
     steps.run("validate", validate)
     steps.run("synth", lambda: step_synth(run))

@@ -78,3 +78,48 @@ def test_policy_takes_an_optional_environment():
     result = run_invoke("policy", "staging")
     assert result.returncode == 1
     assert "environments/staging.yaml: no such environment file" in result.stderr
+
+
+# --- GCP deploy path (issue 9 / the GCP items of issue 10) ------------------------------------------
+
+
+def run_invoke_in(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`invoke` inside a copy of the project (its own git repository), with extra environment variables."""
+    return subprocess.run(
+        [*INVOKE, *args], cwd=repo, env={**os.environ, "PYTHONPATH": str(repo), **env},
+        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+    )
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == errors[0], "the error is the last line"
+    return errors[0]
+
+
+@pytest.fixture
+def repo(tmp_path):
+    from tests.cli.helpers import copy_project
+
+    return copy_project(tmp_path / "repo")
+
+
+def test_protected_deploy_from_a_clone_without_a_remote_is_refused_in_one_line(repo):
+    result = run_invoke_in(repo, "deploy", "prod", "--yes")
+    assert last_line(result) == (
+        "error: prod is protected and origin/main could not be fetched (this clone has no remote 'origin'): "
+        "deploy from a clone whose remote 'origin' is reachable, so HEAD is checked against the pushed main"
+    )
+
+
+def test_dirty_tree_refusal_names_the_untracked_files_and_what_to_do(repo):
+    (repo / "meetup_nightly.svg").write_text("<svg/>")
+    (repo / "meetup_nightly.mmd").write_text("graph TD\n")
+    result = run_invoke_in(repo, "deploy", "prod", "--dry-run", "--yes")
+    assert last_line(result) == (
+        "error: prod is protected and the git tree is dirty, untracked: meetup_nightly.mmd, meetup_nightly.svg "
+        "(commit them, delete them, or add them to .gitignore); then deploy from main"
+    )

@@ -43,6 +43,7 @@ def output(con: Console) -> str:
 
 
 def make_repo(path: Path, synthesized: Path | None = None) -> Path:
+    """A deployment repository on main, pushed to a local bare repository as its `origin` (no network)."""
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "environments", path / "environments")
@@ -50,6 +51,10 @@ def make_repo(path: Path, synthesized: Path | None = None) -> Path:
     git(path, "init", "-q", "-b", "main")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "initial")
+    remote = path.with_name(path.name + "-origin.git")
+    git(path.parent, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(path, "remote", "add", "origin", str(remote))
+    git(path, "push", "-q", "origin", "main")
     if synthesized is not None:
         shutil.copytree(synthesized, path / "cdktf.out")  # git-ignored, like the real one
     return path

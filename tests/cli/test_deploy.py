@@ -176,16 +176,67 @@ def test_a_missing_output_is_one_error_naming_it_and_the_command_that_fixes_it(p
 
 def test_protected_deploy_refuses_a_dirty_tree(project, fake_tools, clients):
     (project / "environments" / "prod.yaml").write_text((project / "environments" / "prod.yaml").read_text() + "\n# edit\n")
-    with pytest.raises(UserError, match=r"prod is protected and the git tree is dirty \(environments/prod.yaml\)"):
+    with pytest.raises(UserError, match=r"prod is protected and the git tree is dirty, changed: environments/prod.yaml \(commit or stash them\)"):
         deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
     assert fake_tools.commands() == []
+
+
+def test_dirty_tree_refusal_names_untracked_files_and_what_to_do_with_them(project, fake_tools, clients):
+    (project / "meetup_nightly.svg").write_text("<svg/>")
+    with pytest.raises(UserError) as refused:
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert str(refused.value) == (
+        "prod is protected and the git tree is dirty, untracked: meetup_nightly.svg "
+        "(commit them, delete them, or add them to .gitignore); then deploy from main"
+    )
+
+
+def test_protected_deploy_refuses_an_unpushed_commit_on_the_local_main(project, fake_tools, clients):
+    (project / "README.md").write_text("committed on main, never pushed\n")
+    git(project, "commit", "-q", "-am", "unpushed")
+    with pytest.raises(UserError, match=r"HEAD \([0-9a-f]{12}\) is not contained in origin/main \(fetched just now\): push it and merge it"):
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert fake_tools.commands() == []
+
+
+def test_protected_deploy_fetches_main_before_checking_head(project, fake_tools, clients):
+    # Merged on the remote after this clone last fetched: only a fresh fetch knows HEAD is on main.
+    stale = git(project, "rev-parse", "origin/main")
+    git(project, "checkout", "-q", "-b", "feature")
+    (project / "README.md").write_text("merged on the remote\n")
+    git(project, "commit", "-q", "-am", "merged")
+    git(project, "push", "-q", "origin", "feature:main")
+    git(project, "update-ref", "refs/remotes/origin/main", stale)
+    con = console()
+    assert deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=con) == 0
+    assert "is on main at origin (fetched just now)" in output(con)
+
+
+def test_protected_deploy_without_a_reachable_remote_is_refused_and_a_dry_run_warns(project, fake_tools, clients):
+    git(project, "remote", "remove", "origin")
+    with pytest.raises(UserError) as refused:
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert str(refused.value) == (
+        "prod is protected and origin/main could not be fetched (this clone has no remote 'origin'): "
+        "deploy from a clone whose remote 'origin' is reachable, so HEAD is checked against the pushed main"
+    )
+    assert fake_tools.commands() == []
+    con = console()
+    assert deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=con) == 0
+    assert "warning: this clone has no remote 'origin': HEAD is checked against the local main only" in output(con)
+
+
+def test_protected_deploy_with_an_unreachable_remote_is_refused(project, fake_tools, clients, tmp_path):
+    git(project, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    with pytest.raises(UserError, match=r"origin/main could not be fetched \(`git fetch origin main` failed: .*\): deploy from a clone"):
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
 
 
 def test_protected_deploy_refuses_a_head_not_on_main(project, fake_tools, clients):
     git(project, "checkout", "-q", "-b", "feature")
     (project / "README.md").write_text("changed on a branch\n")
     git(project, "commit", "-q", "-am", "unmerged")
-    with pytest.raises(UserError, match="HEAD .* is not contained in main"):
+    with pytest.raises(UserError, match="HEAD .* is not contained in origin/main"):
         deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=console())
     assert fake_tools.commands() == []
 
@@ -195,7 +246,7 @@ def test_protected_deploy_accepts_a_tag_on_main(project, fake_tools):
     git(project, "checkout", "-q", "v1.0.0")
     con = console()
     assert deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=con) == 0
-    assert "is on main" in output(con)
+    assert "is on main at origin" in output(con)
 
 
 def test_protected_deploy_without_yes_and_without_terminal_fails_at_once(project, fake_tools, clients, monkeypatch):

@@ -75,3 +75,5 @@ def test_deploy_prod_dry_run_prints_the_whole_sequence(tmp_path):
         assert re.search(rf"\$ {command}.*\(in cdktf.out/stacks/prod\)", text), command
     assert "would check that gs://acme-airflow-prod-tfstate exists" in text
     assert "is on main" in text and "skipped: k8s/ program not present yet" in text
+    # A clone without a remote: the dry run goes on, and says a real deploy would be refused.
+    assert "warning: this clone has no remote 'origin': HEAD is checked against the local main only" in text
