@@ -15,6 +15,7 @@ is refused when stale. Destroying one needs `--force`, and deletion protection m
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,14 +316,24 @@ def step_secrets(run: Run) -> str:
 
 def step_credentials(run: Run) -> str:
     if run.dry_run:
-        run.console.print("  would read the cluster's endpoint and CA from the GKE API and a token from google-auth", highlight=False)
+        run.console.print(
+            f"  would read the cluster's endpoint and CA from the GKE API and write a kubeconfig using {gke_plugin_note()}",
+            highlight=False,
+        )
         return "would fetch (dry run)"
     from infra import gke
 
     project, location, name = (output(run, key) for key in ("project_id", "cluster_location", "cluster_name"))
     cluster, creds = gke.cluster_credentials(run.clients.get_cluster_api(), run.clients.creds(), project, location, name)
     run.kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), run.root / "cdktf.out" / "kube" / f"{run.env.name}.yaml")
-    return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)}"
+    auth = "a token valid for about an hour (gke-gcloud-auth-plugin not found)" if creds.token else gke.AUTH_PLUGIN
+    return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)} ({auth})"
+
+
+def gke_plugin_note() -> str:
+    from infra.gke import AUTH_PLUGIN
+
+    return AUTH_PLUGIN if shutil.which(AUTH_PLUGIN) else f"an embedded token ({AUTH_PLUGIN} is not on PATH)"
 
 
 def k8s_program(run: Run) -> Path | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import shutil
 import stat
 import sys
 
@@ -71,15 +73,64 @@ def test_deploy_generates_each_missing_secret_once_and_never_prints_it(project, 
     assert all(len(v) == 1 for v in fake_google.versions.values()), "a second deploy keeps existing secrets"
 
 
-def test_deploy_writes_a_private_kubeconfig_from_the_gke_api(project, fake_tools, clients, fake_google):
+def fake_auth_plugin(bindir, token="token-from-the-plugin"):
+    """A gke-gcloud-auth-plugin stand-in printing an ExecCredential, as the real one does."""
+    plugin = bindir / "gke-gcloud-auth-plugin"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": token}}
+    plugin.write_text(f"#!/bin/sh\necho '{json.dumps(credential)}'\n")
+    plugin.chmod(0o755)
+    return plugin
+
+
+def test_kubeconfig_uses_the_gke_auth_plugin_and_holds_no_token(project, fake_tools, clients, fake_google, monkeypatch):
+    fake_auth_plugin(fake_tools.bindir)
+    monkeypatch.setenv("PATH", f"{fake_tools.bindir}{os.pathsep}{os.environ['PATH']}")
     deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
     path = project / "cdktf.out" / "kube" / "prod.yaml"
     config = yaml.safe_load(path.read_text())
     cluster = config["clusters"][0]["cluster"]
     assert cluster["server"] == "https://34.78.10.20"
     assert base64.b64decode(cluster["certificate-authority-data"]).startswith(b"-----BEGIN CERTIFICATE-----")
-    assert config["users"][0]["user"]["token"] == "fixture-access-token"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600, "the kubeconfig holds a token: owner only"
+    user = config["users"][0]["user"]
+    assert "token" not in user and "fixture-access-token" not in path.read_text()
+    assert user["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert user["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert user["exec"]["provideClusterInfo"] is True and "gke-gcloud-auth-plugin" in user["exec"]["installHint"]
+
+    # A real Kubernetes client runs the plugin from this file and authenticates with what it prints.
+    from kubernetes import client, config as kube_config
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    assert configuration.api_key == {"BearerToken": "Bearer token-from-the-plugin"}
+
+
+def test_without_the_auth_plugin_the_kubeconfig_embeds_a_token_in_an_owner_only_file(project, fake_tools, clients, fake_google, monkeypatch):
+    # The real plugin is installed here: PATH keeps only the fake tools and git.
+    tools = fake_tools.bindir.parent / "only-git"
+    tools.mkdir()
+    (tools / "git").symlink_to(shutil.which("git"))
+    monkeypatch.setenv("PATH", f"{fake_tools.bindir}{os.pathsep}{tools}")
+    path = project / "cdktf.out" / "kube" / "prod.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("an old kubeconfig, world-readable\n")
+    path.chmod(0o644)
+    modes_when_written = []
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        write = handle.write
+        handle.write = lambda text: (modes_when_written.append(stat.S_IMODE(os.fstat(fd).st_mode)), write(text))[1]
+        return handle
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    con = console()
+    deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=con)
+    assert yaml.safe_load(path.read_text())["users"][0]["user"] == {"token": "fixture-access-token"}
+    assert modes_when_written and set(modes_when_written) == {0o600}, "owner-only before the token is written"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "gke-gcloud-auth-plugin not found" in output(con)
 
 
 def test_cluster_side_runs_pulumi_with_the_environment_stack_once_k8s_exists(project, fake_tools, clients):

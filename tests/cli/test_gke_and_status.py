@@ -38,7 +38,7 @@ def test_credentials_come_from_the_gke_api_and_google_auth(fake_google, tmp_path
 
     config = gke.kubeconfig(cluster_creds)
     assert config["current-context"] == "gke_acme-airflow-prod_europe-west1_af-prod-gke"
-    assert config["users"][0]["user"] == {"token": "fixture-access-token"}
+    assert config["users"][0]["user"] == {"exec": gke.exec_plugin()}, "the plugin is installed here"
 
 
 def test_missing_cluster_is_a_clear_error(fake_google):
