@@ -175,6 +175,14 @@ def check_git_state(env: Environment, root: Path, *, dry_run: bool = False, cons
     return f"clean tree, HEAD {head} is on main (the local one: dry run without a reachable remote)"
 
 
+def check_credentials(run: Run) -> str:
+    """Missing or expired Google credentials fail here, at once, not after minutes of synthesis and policy."""
+    from infra.gke import access_token
+
+    access_token(run.clients.creds())
+    return "Google credentials valid"
+
+
 def confirm(run: Run, action: str, *, yes: bool) -> str:
     """Typed environment name for protected environments (and every destroy), y/N otherwise."""
     env = run.env
@@ -400,7 +408,8 @@ def deploy(
     def validate() -> str:
         if env.gcp is None:
             raise UserError(f"environment {env.name} has runtime {env.runtime}: nothing to deploy to GCP")
-        return check_git_state(env, root, dry_run=dry_run, console=console)
+        git_state = check_git_state(env, root, dry_run=dry_run, console=console)
+        return git_state if dry_run else f"{git_state}; {check_credentials(run)}"
 
     steps.run("validate", validate)
     steps.run("synth", lambda: step_synth(run))

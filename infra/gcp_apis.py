@@ -13,8 +13,10 @@ GKE) and tests point `base_url` at a loopback server answering in the real APIs'
 from __future__ import annotations
 
 import base64
+import re
+import sys
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from infra.errors import UserError
 
@@ -110,3 +112,70 @@ class SecretVersionsApi(_RestApi):
         if not response.ok:
             raise _error(response, f"adding a version to secret {secret_id}")
         return response.json().get("name", "")
+
+
+# --- Failures of credentials and connections, as one line ------------------------------------------
+
+LOGIN = "run `gcloud auth application-default login`"
+
+
+def _first_line(exc: BaseException) -> str:
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return (detail.strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
+def _connection_reason(exc: BaseException) -> tuple[str, str]:
+    """(host, reason) of a failed connection: `[Errno 111] Connection refused`, a DNS failure, a timeout."""
+    host, text = "", ""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        request = getattr(exc, "request", None)
+        if not host and getattr(request, "url", None):
+            host = urlparse(request.url).netloc
+        text += " " + str(exc)
+        nested = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        exc = nested or exc.__cause__ or exc.__context__
+    if not host:
+        match = re.search(r"host='([^']+)'(?:, port=(\d+))?", text)
+        if match:
+            host = match.group(1) + (f":{match.group(2)}" if match.group(2) else "")
+    reason = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
+    if reason:
+        return host, reason.group(0).strip()
+    return host, "timed out" if "timed out" in text.lower() else "the connection failed"
+
+
+def google_failure(exc: BaseException) -> str | None:
+    """One line for missing or expired Google credentials or an unreachable Google API; None for anything else.
+
+    Only modules already imported are consulted: such an exception cannot exist before its module is
+    loaded, and `invoke --list` must not pay for google-auth.
+    """
+    auth = sys.modules.get("google.auth.exceptions")
+    if auth is not None:
+        if isinstance(exc, auth.DefaultCredentialsError):
+            return (
+                f"no usable Google credentials ({_first_line(exc)}): {LOGIN}, "
+                "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
+            )
+        if isinstance(exc, auth.RefreshError):
+            return (
+                f"Google credentials are expired or revoked ({_first_line(exc)}): {LOGIN} again "
+                "(in CI: check the workload identity provider and the service account)"
+            )
+    connection_types = tuple(
+        getattr(module, name)
+        for module, name in (
+            (auth, "TransportError"),
+            (sys.modules.get("requests.exceptions"), "ConnectionError"),
+            (sys.modules.get("requests.exceptions"), "Timeout"),
+            (sys.modules.get("google.api_core.exceptions"), "RetryError"),
+        )
+        if module is not None
+    )
+    if connection_types and isinstance(exc, connection_types):
+        host, reason = _connection_reason(exc)
+        where = f"Google at {host}" if host else "Google"
+        return f"cannot reach {where} ({reason}): check the network, the proxy (HTTPS_PROXY) and the firewall, then run the command again"
+    return None

@@ -47,13 +47,12 @@ def default_credentials() -> Any:
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
+    from infra.gcp_apis import google_failure
+
     try:
         credentials, _project = google.auth.default(scopes=list(SCOPES))
-    except DefaultCredentialsError:
-        raise UserError(
-            "no Google credentials found: run `gcloud auth application-default login`, "
-            "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
-        ) from None
+    except DefaultCredentialsError as exc:
+        raise UserError(google_failure(exc)) from None
     return credentials
 
 
@@ -61,12 +60,14 @@ def access_token(credentials: Any) -> str:
     """A valid OAuth access token, refreshing the credentials when needed."""
     if not credentials.valid:
         import google.auth.transport.requests
-        from google.auth.exceptions import RefreshError
+        from google.auth.exceptions import RefreshError, TransportError
+
+        from infra.gcp_apis import google_failure
 
         try:
             credentials.refresh(google.auth.transport.requests.Request())
-        except RefreshError as exc:
-            raise UserError(f"could not refresh Google credentials: {exc}") from None
+        except (RefreshError, TransportError) as exc:
+            raise UserError(google_failure(exc)) from None
     return credentials.token
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -122,4 +123,62 @@ def test_dirty_tree_refusal_names_the_untracked_files_and_what_to_do(repo):
     assert last_line(result) == (
         "error: prod is protected and the git tree is dirty, untracked: meetup_nightly.mmd, meetup_nightly.svg "
         "(commit them, delete them, or add them to .gitignore); then deploy from main"
+    )
+
+
+def service_account_key(path: Path, token_uri: str) -> Path:
+    """A service account key file made for the test (a fresh RSA key), its token endpoint on loopback."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "acme-airflow-test", "private_key_id": "test-only",
+        "private_key": pem.decode(), "client_email": "deployer@acme-airflow-test.iam.gserviceaccount.com",
+        "client_id": "1", "token_uri": token_uri,
+    }))
+    return path
+
+
+def deploy_dev_with(credentials: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GOOGLE_APPLICATION_CREDENTIALS": str(credentials), "CLOUDSDK_CONFIG": str(tmp_path / "gcloud")}
+    return subprocess.run([*INVOKE, "deploy", "dev", "--yes"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_missing_google_credentials_are_one_line(tmp_path):
+    result = deploy_dev_with(tmp_path / "no-such-key.json", tmp_path)
+    assert last_line(result) == (
+        f"error: no usable Google credentials (File {tmp_path / 'no-such-key.json'} was not found): "
+        "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
+    )
+    assert "▸ 2/14 synth" not in result.stderr, "fails at once, before synthesis"
+
+
+def test_expired_google_credentials_are_one_line(tmp_path):
+    from tests.cli.helpers import LoopbackServer
+
+    # What Google's token endpoint answers for a deleted key or revoked grant.
+    server = LoopbackServer(lambda *_: (400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}))
+    try:
+        result = deploy_dev_with(service_account_key(tmp_path / "key.json", f"{server.url}/token"), tmp_path)
+    finally:
+        server.close()
+    assert server.requests and server.requests[0][1] == "/token", "the refresh reached the token endpoint"
+    assert last_line(result) == (
+        "error: Google credentials are expired or revoked (invalid_grant: Invalid JWT Signature): "
+        "run `gcloud auth application-default login` again (in CI: check the workload identity provider and the service account)"
+    )
+
+
+def test_an_unreachable_google_api_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = deploy_dev_with(service_account_key(tmp_path / "key.json", f"http://127.0.0.1:{port}/token"), tmp_path)
+    assert last_line(result) == (
+        f"error: cannot reach Google at 127.0.0.1:{port} ([Errno 111] Connection refused): "
+        "check the network, the proxy (HTTPS_PROXY) and the firewall, then run the command again"
     )

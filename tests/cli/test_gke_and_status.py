@@ -120,3 +120,33 @@ def test_canary_query_without_token_says_how_to_authorize(fake_google, airflow_a
 def test_status_without_api_address_says_where_to_set_it(fake_google, airflow_api):
     rows = collect(load_env("prod"), outputs=OUTPUTS, cluster_api=cluster_api(fake_google), airflow_url=None, token=None)
     assert rows[-1].part == "Airflow API" and "set AIRFLOW_API_URL" in rows[-1].detail
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_gke_api_is_one_line_at_the_cli_guard():
+    from invoke.exceptions import Exit
+
+    from infra import cli
+
+    port = closed_port()
+    api = gke.GoogleClusterApi(Credentials(token="t"), endpoint=f"http://127.0.0.1:{port}")
+    with pytest.raises(Exit) as stopped:
+        cli.guarded(api.get_cluster, gke.cluster_path("acme-airflow-prod", "europe-west1", "af-prod-gke"))
+    assert stopped.value.message == (
+        f"error: cannot reach Google at 127.0.0.1:{port} ([Errno 111] Connection refused): "
+        "check the network, the proxy (HTTPS_PROXY) and the firewall, then run the command again"
+    )
+    assert stopped.value.code == 1
+
+
+def test_an_unreachable_gke_api_is_a_status_row_saying_so():
+    api = gke.GoogleClusterApi(Credentials(token="t"), endpoint=f"http://127.0.0.1:{closed_port()}")
+    rows = collect(load_env("prod"), outputs=OUTPUTS, cluster_api=api, airflow_url=None, token=None)
+    assert rows[0].state == "unreachable" and rows[0].detail.startswith("cannot reach Google at 127.0.0.1:")
