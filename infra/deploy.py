@@ -207,9 +207,14 @@ def confirm(run: Run, action: str, *, yes: bool) -> str:
 # --- Steps -------------------------------------------------------------------------------------------
 
 
-def step_synth(run: Run) -> str:
+def step_synth(run: Run, plan_file: str | None = None) -> str:
     run.stack = synthesize(run.env, run.root / "cdktf.out")
-    return f"{display_path(run.stack.json_path)}"
+    if not plan_file:
+        return f"{display_path(run.stack.json_path)}"
+    # A reviewed plan is checked against the configuration at once, before the policy gate and terraform.
+    run.plan_file = Path(plan_file).resolve()
+    check_plan_fresh(run.stack, run.plan_file)
+    return f"{display_path(run.stack.json_path)}; the reviewed plan {display_path(run.plan_file)} matches it"
 
 
 def step_policy(run: Run) -> str:
@@ -246,9 +251,7 @@ def step_init(run: Run) -> str:
 
 
 def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
-    if plan_file:
-        run.plan_file = Path(plan_file).resolve()
-        check_plan_fresh(run.stack, run.plan_file)
+    if plan_file:  # checked against the configuration by step_synth
         return f"using the reviewed plan {display_path(run.plan_file)} (configuration unchanged since)"
     run.plan_file = run.stack.plan_file
     run.plan_file.parent.mkdir(parents=True, exist_ok=True)
@@ -412,7 +415,7 @@ def deploy(
         return git_state if dry_run else f"{git_state}; {check_credentials(run)}"
 
     steps.run("validate", validate)
-    steps.run("synth", lambda: step_synth(run))
+    steps.run("synth", lambda: step_synth(run, plan_file))
     steps.run("policy gate", lambda: step_policy(run))
     steps.run("init", lambda: step_init(run))
     steps.run("plan", lambda: step_plan(run, plan_file))

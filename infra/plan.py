@@ -87,7 +87,13 @@ def check_plan_fresh(stack: Stack, plan_file: Path) -> None:
             f"plan file {plan_file} has no {meta_file.name} beside it, so it cannot be checked for staleness: "
             f"make it with `invoke plan {stack.env}`"
         )
-    meta = json.loads(meta_file.read_text())
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" ({exc.msg} at line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise UserError(f"{meta_file} is not valid JSON{where}: make the plan again with `invoke plan {stack.env}`") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{meta_file} is not a plan's metadata (a JSON object): make the plan again with `invoke plan {stack.env}`")
     if meta.get("environment") != stack.env:
         raise UserError(f"plan file {plan_file} was made for {meta.get('environment')!r}, not {stack.env!r}")
     if meta.get("configuration_sha256") != fingerprint(stack.json_path):

@@ -182,3 +182,48 @@ def test_an_unreachable_google_api_is_one_line(tmp_path):
         f"error: cannot reach Google at 127.0.0.1:{port} ([Errno 111] Connection refused): "
         "check the network, the proxy (HTTPS_PROXY) and the firewall, then run the command again"
     )
+
+
+@pytest.fixture(scope="module")
+def synthesized_repo(tmp_path_factory):
+    """A copy of the project with dev synthesized once (later commands hit the synthesis cache)."""
+    from tests.cli.helpers import copy_project
+
+    repo = copy_project(tmp_path_factory.mktemp("synthesized") / "repo")
+    done = run_invoke_in(repo, "synth", "dev")
+    assert done.returncode == 0, done.stderr
+    return repo
+
+
+def fake_terraform_env(tmp_path: Path, **switches: str) -> dict[str, str]:
+    from tests.cli.helpers import FIXTURES
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "terraform"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FIXTURES / "fake_terraform.py"}" "$@"\n')
+    script.chmod(0o755)
+    return {
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "commands.jsonl"),
+        "FAKE_TF_PLAN_JSON": str(FIXTURES / "plan_prod.json"), "FAKE_TF_OUTPUTS": str(FIXTURES / "outputs_prod.json"),
+        **switches,
+    }
+
+
+def test_corrupt_plan_metadata_is_one_line_naming_the_file(synthesized_repo, tmp_path):
+    plan_file = tmp_path / "dev.tfplan"
+    plan_file.write_bytes(b"PK\x03\x04 a saved plan")
+    meta = tmp_path / "dev.tfplan.meta.json"
+    meta.write_text('{"environment": "dev", "configuration_sha2')  # cut short, e.g. by a full disk
+    result = run_invoke_in(synthesized_repo, "deploy", "dev", "--dry-run", "--yes", "--plan-file", str(plan_file))
+    assert last_line(result) == (
+        f"error: {meta} is not valid JSON (Unterminated string starting at at line 1): make the plan again with `invoke plan dev`"
+    )
+    assert "▸ 3/14 policy gate" not in result.stderr, "refused right after synthesis"
+
+
+def test_terraform_printing_nothing_where_json_was_expected_is_one_line(synthesized_repo, tmp_path):
+    result = run_invoke_in(synthesized_repo, "plan", "dev", **fake_terraform_env(tmp_path, FAKE_TF_PRINT_NOTHING="show"))
+    assert last_line(result) == (
+        "error: `terraform show -json` printed nothing where JSON was expected (in cdktf.out/stacks/dev): run it there by hand to see why"
+    )
