@@ -8,6 +8,7 @@ keys GitHub requires, checked directly so the test means something without check
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import pytest
@@ -70,3 +71,50 @@ def test_merges_deploy_dev_then_qa_and_tags_deploy_prod_behind_approval():
     assert "invoke deploy dev --yes" in commands["dev"]
     assert "invoke deploy qa --yes" in commands["qa"]
     assert "invoke deploy prod --yes" in commands["prod"]
+
+
+SHA_PIN = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(?:\.\d+){1,2}$")
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_every_action_is_pinned_by_commit_sha_with_its_version_in_a_comment(name):
+    lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.match(r"^\s*(- )?uses:", line)]
+    assert lines, f"{name} uses no action?"
+    for line in lines:
+        assert SHA_PIN.match(line), f"{name}: not pinned by SHA with a `# vX.Y.Z` comment: {line.strip()}"
+
+
+def test_the_same_action_is_pinned_to_one_commit_everywhere():
+    pins = {}
+    for workflow in ("pr.yml", "deploy.yml"):
+        for match in filter(None, map(SHA_PIN.match, (WORKFLOWS / workflow).read_text().splitlines())):
+            pins.setdefault(match.group(1), set()).add(match.group(2))
+    assert {action: shas for action, shas in pins.items() if len(shas) > 1} == {}
+
+
+def test_jobs_install_the_hash_pinned_policy_gate_before_google_credentials():
+    for name in ("pr.yml", "deploy.yml"):
+        for job_id, job in load(name)["jobs"].items():
+            steps = job["steps"]
+            auth = [i for i, step in enumerate(steps) if "google-github-actions/auth" in step.get("uses", "")]
+            if not auth:
+                continue
+            runs_gate = any("invoke deploy" in step.get("run", "") for step in steps)
+            if runs_gate:
+                gate = [i for i, step in enumerate(steps) if "ensure_checkov" in step.get("run", "")]
+                assert gate and gate[0] < auth[0], f"{name}: job {job_id} installs checkov after the credentials"
+            installs = [i for i, step in enumerate(steps) if "pip install" in step.get("run", "")]
+            assert installs and max(installs) < auth[0], f"{name}: job {job_id} installs packages after the credentials"
+
+
+def test_checkov_requirements_pin_every_package_with_a_hash():
+    from infra.policy import CHECKOV_REQUIREMENTS, CHECKOV_VERSION
+
+    text = CHECKOV_REQUIREMENTS.read_text()
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text)
+    requirements = [entry for entry in entries if re.match(r"^[A-Za-z0-9][\w.-]*==", entry)]
+    assert f"checkov=={CHECKOV_VERSION} " in text
+    assert len(requirements) > 50, "checkov's whole dependency tree is pinned"
+    for entry in requirements:
+        assert "--hash=sha256:" in entry, f"no hash for {entry.splitlines()[0]}"
+    assert not re.search(r"^[A-Za-z0-9][\w.-]*\s*(>=|<=|~=|>|<|$)", text, re.M), "every requirement is pinned with =="
