@@ -93,8 +93,9 @@ def ensure_checkov(venv: Path = CHECKOV_VENV, requirements: Path = CHECKOV_REQUI
         done = subprocess.run(step, capture_output=True, text=True)
         if done.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise UserError(f"could not install checkov {CHECKOV_VERSION} into {venv}: {tail[0]}")
+            lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+            reason = next((line for line in lines if line.startswith("ERROR:")), lines[-1]).removeprefix("ERROR: ")
+            raise UserError(f"could not install checkov {CHECKOV_VERSION} into {venv} from {requirements.name}: {reason}")
     version = subprocess.run([str(checkov), "--version"], capture_output=True, text=True)
     if version.returncode != 0 or CHECKOV_VERSION not in version.stdout:
         raise UserError(f"checkov {CHECKOV_VERSION} installed into {venv} but does not run: {version.stderr.strip()[:200]}")

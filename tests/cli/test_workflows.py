@@ -118,3 +118,15 @@ def test_checkov_requirements_pin_every_package_with_a_hash():
     for entry in requirements:
         assert "--hash=sha256:" in entry, f"no hash for {entry.splitlines()[0]}"
     assert not re.search(r"^[A-Za-z0-9][\w.-]*\s*(>=|<=|~=|>|<|$)", text, re.M), "every requirement is pinned with =="
+
+
+@pytest.mark.integration
+def test_the_policy_gate_refuses_to_install_a_requirement_without_its_hash(tmp_path):
+    from infra.errors import UserError
+    from infra.policy import ensure_checkov
+
+    unpinned = tmp_path / "checkov.txt"
+    unpinned.write_text("checkov==3.3.30\n")
+    with pytest.raises(UserError, match=r"could not install checkov 3.3.30 into .* from checkov.txt: Hashes are required in --require-hashes mode"):
+        ensure_checkov(tmp_path / "venv", unpinned)
+    assert not (tmp_path / "venv").exists(), "nothing half-installed is left"
