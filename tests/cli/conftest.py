@@ -7,7 +7,8 @@
 * ``synthesized`` (session): real synthesis of dev and prod once; ``project`` copies it into a fresh git
   repository (branch main, one commit), so each test synthesizes from the cache in well under a second.
 * ``fake_google``: one loopback HTTP server answering the GKE, Cloud Storage and Secret Manager REST
-  paths with payloads in the real APIs' shapes; ``clients`` are the toolkit's real adapters pointed at it.
+  paths that Google's client libraries call, with payloads in the real APIs' shapes (a secret version's
+  CRC32C is checked); ``clients`` are the toolkit's real adapters pointed at it.
 * ``airflow_api``: a loopback Airflow REST API (health, canary DAG runs) whose answers a test sets.
 """
 
@@ -19,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+import google_crc32c
 import pytest
 
 from tests.cli.helpers import FIXTURES, LoopbackServer, load_env, make_repo
@@ -101,7 +103,9 @@ class FakeGoogle:
     def __init__(self):
         self.cluster = json.loads((FIXTURES / "gke_cluster_prod.json").read_text())
         self.buckets: dict[str, dict] = {}
+        self.forbidden_buckets: set[str] = set()  # exist, but belong to someone else
         self.versions: dict[str, list[bytes]] = {}
+        self.secrets: set[str] | None = None  # the secrets that exist; None: any
         self.server = LoopbackServer(self.handle)
         self.url = self.server.url
 
@@ -116,13 +120,20 @@ class FakeGoogle:
                 self.buckets[body["name"]] = {**body, "project": query["project"][0]}
                 return 200, {"kind": "storage#bucket", "id": body["name"], "name": body["name"], "location": body["location"].upper()}
             name = parts[-1]
+            if name in self.forbidden_buckets:
+                return 403, {"error": {"code": 403, "message": f"deployer@x.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket {name}.", "errors": [{"reason": "forbidden"}]}}
             if name in self.buckets:
                 return 200, {"kind": "storage#bucket", "id": name, "name": name}
             return 404, {"error": {"code": 404, "message": "The specified bucket does not exist.", "errors": [{"reason": "notFound"}]}}
         if path.startswith("/v1/projects/") and "/secrets/" in path:
             secret = parts[4].split(":")[0]
+            if self.secrets is not None and secret not in self.secrets:
+                return 404, {"error": {"code": 404, "message": f"Secret [projects/123456789/secrets/{secret}] not found or has no versions.", "status": "NOT_FOUND"}}
             if method == "POST" and path.endswith(":addVersion"):
-                self.versions.setdefault(secret, []).append(base64.b64decode(body["payload"]["data"]))
+                data = base64.b64decode(body["payload"]["data"])
+                if int(body["payload"].get("dataCrc32c", -1)) != int(google_crc32c.Checksum(data).hexdigest(), 16):
+                    return 400, {"error": {"code": 400, "message": "Checksum mismatch.", "status": "INVALID_ARGUMENT"}}
+                self.versions.setdefault(secret, []).append(data)
                 number = len(self.versions[secret])
                 return 200, {"name": f"projects/123456789/secrets/{secret}/versions/{number}", "state": "ENABLED", "createTime": "2025-11-24T21:00:00Z"}
             versions = self.versions.get(secret, [])
@@ -150,8 +161,8 @@ def clients(fake_google):
     return Clients(
         credentials=creds,
         cluster_api=GoogleClusterApi(creds, endpoint=fake_google.url),
-        buckets=StateBucketApi(creds, base_url=fake_google.url),
-        secrets=SecretVersionsApi(creds, base_url=fake_google.url),
+        buckets=StateBucketApi(creds, endpoint=fake_google.url),
+        secrets=SecretVersionsApi(creds, endpoint=fake_google.url),
     )
 
 
