@@ -172,11 +172,9 @@ def test_expired_google_credentials_are_one_line(tmp_path):
 
 
 def test_an_unreachable_google_api_is_one_line(tmp_path):
-    import socket
+    from tests.cli.helpers import closed_port
 
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     result = deploy_dev_with(service_account_key(tmp_path / "key.json", f"http://127.0.0.1:{port}/token"), tmp_path)
     assert last_line(result) == (
         f"error: cannot reach Google at 127.0.0.1:{port} ([Errno 111] Connection refused): "

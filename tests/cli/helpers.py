@@ -125,3 +125,12 @@ class LoopbackServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (connections to it are refused)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

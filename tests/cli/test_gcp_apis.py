@@ -9,16 +9,9 @@ from invoke.exceptions import Exit
 from infra import cli
 from infra.errors import UserError
 from infra.gcp_apis import SecretVersionsApi, StateBucketApi
+from tests.cli.helpers import closed_port
 
 CREDS = Credentials(token="fixture-access-token")
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_the_state_bucket_is_created_private_and_versioned_through_the_storage_api(fake_google):

@@ -15,7 +15,7 @@ from google.oauth2.credentials import Credentials
 from infra import gke
 from infra.errors import UserError
 from infra.status import collect, status
-from tests.cli.helpers import console, load_env, output
+from tests.cli.helpers import closed_port, console, load_env, output
 
 OUTPUTS = {"project_id": "acme-airflow-prod", "cluster_location": "europe-west1", "cluster_name": "af-prod-gke"}
 
@@ -120,14 +120,6 @@ def test_canary_query_without_token_says_how_to_authorize(fake_google, airflow_a
 def test_status_without_api_address_says_where_to_set_it(fake_google, airflow_api):
     rows = collect(load_env("prod"), outputs=OUTPUTS, cluster_api=cluster_api(fake_google), airflow_url=None, token=None)
     assert rows[-1].part == "Airflow API" and "set AIRFLOW_API_URL" in rows[-1].detail
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_an_unreachable_gke_api_is_one_line_at_the_cli_guard():
