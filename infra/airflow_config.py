@@ -35,6 +35,9 @@ SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.Simp
 SECRET_MANAGER_BACKEND = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
+# The Airflow options whose values are generated secrets, and the purpose (naming.secret_id, the
+# generator in infra.secret_values) of each.
+SECRET_PURPOSES = {("core", "fernet_key"): "fernet_key", ("api", "secret_key"): "api_secret_key", ("api_auth", "jwt_secret"): "jwt_secret"}
 # Connections the example pipelines use, each a database of the embedded PostgreSQL locally.
 PIPELINE_DATABASES = ("sample_source", "warehouse")
 
@@ -239,11 +242,7 @@ def build(env: Environment) -> AirflowSettings:
     c["dag_processor", "dag_bundle_config_list"] = json.dumps(_bundles(env, folder))
     c["logging", "colored_console_log"] = "False"
     # Values live in the secret store under the Terraform secret ids (a local file locally).
-    secrets = {
-        ("core", "fernet_key"): naming.secret_id(env, "fernet_key"),
-        ("api", "secret_key"): naming.secret_id(env, "api_secret_key"),
-        ("api_auth", "jwt_secret"): naming.secret_id(env, "jwt_secret"),
-    }
+    secrets = {option: naming.secret_id(env, purpose) for option, purpose in SECRET_PURPOSES.items()}
     if local:
         secrets["platform", "api_password"] = "admin-password"  # the queued watch calls the REST API
     if local:

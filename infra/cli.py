@@ -1,6 +1,7 @@
 """What each invoke task calls: load the environment once, then hand it to the module that owns the job.
 
-`guarded` turns a UserError into one line on stderr and a non-zero exit (never a traceback); each
+`guarded` turns a UserError, missing or expired Google credentials and an unreachable Google API into
+one line on stderr and a non-zero exit (never a traceback); each
 command returns an exit code, and a non-zero one ends the process with it. The runtime in the
 environment file, not its name, picks the local or the GCP path.
 """
@@ -26,6 +27,13 @@ def guarded(command: Callable[..., int | None], *args, **kwargs) -> None:
         raise Exit(f"error: {exc}", code=exc.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
+    except Exception as exc:
+        from infra.gcp_apis import google_failure  # light: no Google import
+
+        message = google_failure(exc)  # expired credentials, an unreachable Google API: bad input, not a bug
+        if message is None:
+            raise
+        raise Exit(f"error: {message}", code=1) from None
     if code:
         raise Exit(code=code)
 

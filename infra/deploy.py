@@ -6,16 +6,16 @@ Every step is shown with its duration; a failing step stops the sequence with th
 output on screen. `--dry-run` runs every check (configuration, git state, synthesis, policy) and prints
 each command with its working directory instead of running it.
 
-Protected environments (`protected: true`) deploy only a clean tree whose HEAD is contained in main,
-after the environment's name is typed (or `--yes`); `--plan-file` applies exactly a reviewed plan and
+Protected environments (`protected: true`) deploy only a clean tree whose HEAD is contained in the
+remote's main as fetched at deploy time (a dry run without a reachable remote warns and checks the
+local main), after the environment's name is typed (or `--yes`); `--plan-file` applies exactly a reviewed plan and
 is refused when stale. Destroying one needs `--force`, and deletion protection must be lifted first.
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets as secrets_module
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 
 from rich.console import Console
 
-from infra import gitrepo
+from infra import gitrepo, secret_values
 from infra.config import ROOT, Environment
 from infra.errors import UserError
 from infra.plan import Stack, check_plan_fresh, synthesize, write_plan_meta
@@ -51,12 +51,6 @@ DEPLOY_STEPS = (
 DESTROY_STEPS = ("validate", "synth", "init", "plan", "show summary", "confirm", "apply")
 K8S_MISSING = "k8s/ program not present yet"
 
-# Values Airflow needs that nobody has to know: generated on the first deploy, never printed.
-GENERATORS = {
-    "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)),  # Fernet's own key format
-    "api_secret_key": lambda: secrets_module.token_urlsafe(48).encode(),
-    "jwt_secret": lambda: secrets_module.token_urlsafe(64).encode(),
-}
 
 
 @dataclass
@@ -138,22 +132,57 @@ def require_answerable(env: Environment, action: str, yes: bool, dry_run: bool) 
         )
 
 
-def check_git_state(env: Environment, root: Path) -> str:
-    """Protected environments deploy only committed code that is on main."""
+def _listed(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+def check_git_state(env: Environment, root: Path, *, dry_run: bool = False, console: Console | None = None) -> str:
+    """Protected environments deploy only committed code that is on the remote's main."""
     if not env.protected:
         return "not protected: git state not checked"
     if not gitrepo.is_repository(root):
         raise UserError(f"{env.name} is protected and {root} is not a git clone: deploy it from a clone of the repository")
-    dirty = gitrepo.dirty_files(root)
-    if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise UserError(f"{env.name} is protected and the git tree is dirty ({shown}): commit or stash, then deploy from main")
-    if not gitrepo.head_on_main(root):
+    dirt = gitrepo.dirty_files(root)
+    if dirt:
+        parts = []
+        if dirt.changed:
+            parts.append(f"changed: {_listed(dirt.changed)} (commit or stash them)")
+        if dirt.untracked:
+            parts.append(f"untracked: {_listed(dirt.untracked)} (commit them, delete them, or add them to .gitignore)")
+        raise UserError(f"{env.name} is protected and the git tree is dirty, {'; '.join(parts)}; then deploy from main")
+    head = gitrepo.head_commit(root)[:12]
+    problem = gitrepo.fetch_main(root)
+    if problem is None:
+        if not gitrepo.head_in(root, gitrepo.REMOTE_MAIN):
+            raise UserError(
+                f"{env.name} is protected and HEAD ({head}) is not contained in {gitrepo.REMOTE}/main (fetched just now): "
+                "push it and merge it, then deploy the merged commit (a tag on main is fine)"
+            )
+        return f"clean tree, HEAD {head} is on main at {gitrepo.REMOTE} (fetched just now)"
+    if not dry_run:
         raise UserError(
-            f"{env.name} is protected and HEAD ({gitrepo.head_commit(root)[:12]}) is not contained in main: "
-            "deploy a merged commit (a tag on main is fine)"
+            f"{env.name} is protected and {gitrepo.REMOTE}/main could not be fetched ({problem}): "
+            f"deploy from a clone whose remote {gitrepo.REMOTE!r} is reachable, so HEAD is checked against the pushed main"
         )
-    return f"clean tree, HEAD {gitrepo.head_commit(root)[:12]} is on main"
+    if console is not None:
+        console.print(
+            f"  [yellow]warning: {problem}: HEAD is checked against the local main only; "
+            f"a real deploy of {env.name} is refused until {gitrepo.REMOTE}/main can be fetched[/]",
+            highlight=False,
+        )
+    if not gitrepo.head_in(root, "refs/heads/main"):
+        raise UserError(
+            f"{env.name} is protected and HEAD ({head}) is not contained in main: deploy a merged commit (a tag on main is fine)"
+        )
+    return f"clean tree, HEAD {head} is on main (the local one: dry run without a reachable remote)"
+
+
+def check_credentials(run: Run) -> str:
+    """Missing or expired Google credentials fail here, at once, not after minutes of synthesis and policy."""
+    from infra.gke import access_token
+
+    access_token(run.clients.creds())
+    return "Google credentials valid"
 
 
 def confirm(run: Run, action: str, *, yes: bool) -> str:
@@ -180,9 +209,14 @@ def confirm(run: Run, action: str, *, yes: bool) -> str:
 # --- Steps -------------------------------------------------------------------------------------------
 
 
-def step_synth(run: Run) -> str:
+def step_synth(run: Run, plan_file: str | None = None) -> str:
     run.stack = synthesize(run.env, run.root / "cdktf.out")
-    return f"{display_path(run.stack.json_path)}"
+    if not plan_file:
+        return f"{display_path(run.stack.json_path)}"
+    # A reviewed plan is checked against the configuration at once, before the policy gate and terraform.
+    run.plan_file = Path(plan_file).resolve()
+    check_plan_fresh(run.stack, run.plan_file)
+    return f"{display_path(run.stack.json_path)}; the reviewed plan {display_path(run.plan_file)} matches it"
 
 
 def step_policy(run: Run) -> str:
@@ -219,13 +253,11 @@ def step_init(run: Run) -> str:
 
 
 def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
-    if plan_file:
-        run.plan_file = Path(plan_file).resolve()
-        check_plan_fresh(run.stack, run.plan_file)
+    if plan_file:  # checked against the configuration by step_synth
         return f"using the reviewed plan {display_path(run.plan_file)} (configuration unchanged since)"
     run.plan_file = run.stack.plan_file
     run.plan_file.parent.mkdir(parents=True, exist_ok=True)
-    code = run.tf.plan(run.stack.stack_dir, run.plan_file, destroy=destroy)
+    code = run.tf.plan(run.stack.stack_dir, run.plan_file, destroy=destroy, lock=True)  # deploys always lock
     run.has_changes = code == 2
     if run.dry_run:
         return f"would save {display_path(run.plan_file)}"
@@ -238,9 +270,18 @@ def step_summary(run: Run) -> str:
     if plan_json is None:
         raise Skipped("dry run: no plan was made")
     report = from_terraform_plan(plan_json, run.env.name, f"terraform plan {display_path(run.plan_file)}")
-    run.has_changes = report.has_changes
+    # Whether to apply comes from terraform's exit code (step_plan), not from this report: a plan that
+    # changes only outputs lists no resource but must still be applied, or the new output never exists.
     run.console.print(render_text(report), highlight=False, markup=False)
-    return report.summary()
+    outputs = changed_outputs(plan_json)
+    if outputs and not report.has_changes:
+        return f"no resource changes; outputs change: {', '.join(outputs)}"
+    return report.summary() + (f"; outputs change: {', '.join(outputs)}" if outputs else "")
+
+
+def changed_outputs(plan_json: dict) -> list[str]:
+    changes = plan_json.get("output_changes") or {}
+    return sorted(name for name, change in changes.items() if change.get("actions") not in (None, ["no-op"]))
 
 
 def step_apply(run: Run, done: str) -> str:
@@ -253,20 +294,32 @@ def step_outputs(run: Run) -> str:
     if outputs is None:
         raise Skipped("dry run: nothing applied")
     run.outputs = outputs
-    return f"cluster {outputs.get('cluster_name')} in {outputs.get('cluster_location')}, database {outputs.get('sql_instance_name')}"
+    return f"cluster {output(run, 'cluster_name')} in {output(run, 'cluster_location')}, database {outputs.get('sql_instance_name')}"
+
+
+def output(run: Run, name: str) -> Any:
+    """A terraform output the next steps need; missing means the configuration that adds it was never applied."""
+    if name not in run.outputs:
+        raise UserError(
+            f"terraform output {name!r} is missing from the state of {run.env.name} "
+            f"(`terraform output -json` in {display_path(run.stack.stack_dir)}): "
+            f"run `invoke deploy {run.env.name}` to apply the configuration that adds it"
+        )
+    return run.outputs[name]
 
 
 def step_secrets(run: Run) -> str:
     if run.dry_run:
         run.console.print("  would add a generated version to each Airflow secret that has none (values never shown)", highlight=False)
         return "would check (dry run)"
-    api, project = run.clients.get_secrets(), run.outputs.get("project_id") or run.env.gcp.project_id
+    api, project = run.clients.get_secrets(), output(run, "project_id")
     created, present = [], []
-    for key, secret_id in sorted((run.outputs.get("secret_ids") or {}).items()):
+    for key, secret_id in sorted(output(run, "secret_ids").items()):
         if api.has_enabled_version(project, secret_id):
             present.append(key)
-        elif key in GENERATORS:
-            api.add_version(project, secret_id, GENERATORS[key]())
+        elif key in secret_values.GENERATORS:
+            # Generated on the first deploy, never printed.
+            api.add_version(project, secret_id, secret_values.generate(key).encode())
             created.append(key)
         else:
             raise UserError(f"secret {secret_id} has no value and the toolkit cannot generate one: add a version to it")
@@ -276,16 +329,24 @@ def step_secrets(run: Run) -> str:
 
 def step_credentials(run: Run) -> str:
     if run.dry_run:
-        run.console.print("  would read the cluster's endpoint and CA from the GKE API and a token from google-auth", highlight=False)
+        run.console.print(
+            f"  would read the cluster's endpoint and CA from the GKE API and write a kubeconfig using {gke_plugin_note()}",
+            highlight=False,
+        )
         return "would fetch (dry run)"
     from infra import gke
 
-    out = run.outputs
-    cluster, creds = gke.cluster_credentials(
-        run.clients.get_cluster_api(), run.clients.creds(), out["project_id"], out["cluster_location"], out["cluster_name"]
-    )
+    project, location, name = (output(run, key) for key in ("project_id", "cluster_location", "cluster_name"))
+    cluster, creds = gke.cluster_credentials(run.clients.get_cluster_api(), run.clients.creds(), project, location, name)
     run.kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), run.root / "cdktf.out" / "kube" / f"{run.env.name}.yaml")
-    return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)}"
+    auth = "a token valid for about an hour (gke-gcloud-auth-plugin not found)" if creds.token else gke.AUTH_PLUGIN
+    return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)} ({auth})"
+
+
+def gke_plugin_note() -> str:
+    from infra.gke import AUTH_PLUGIN
+
+    return AUTH_PLUGIN if shutil.which(AUTH_PLUGIN) else f"an embedded token ({AUTH_PLUGIN} is not on PATH)"
 
 
 def k8s_program(run: Run) -> Path | None:
@@ -368,10 +429,11 @@ def deploy(
     def validate() -> str:
         if env.gcp is None:
             raise UserError(f"environment {env.name} has runtime {env.runtime}: nothing to deploy to GCP")
-        return check_git_state(env, root)
+        git_state = check_git_state(env, root, dry_run=dry_run, console=console)
+        return git_state if dry_run else f"{git_state}; {check_credentials(run)}"
 
     steps.run("validate", validate)
-    steps.run("synth", lambda: step_synth(run))
+    steps.run("synth", lambda: step_synth(run, plan_file))
     steps.run("policy gate", lambda: step_policy(run))
     steps.run("init", lambda: step_init(run))
     steps.run("plan", lambda: step_plan(run, plan_file))

@@ -1,17 +1,24 @@
-"""The git questions the CLI asks: is the tree clean, is HEAD on main, which commit is the merge base.
+"""The git questions the CLI asks: is the tree clean, is HEAD on the remote's main, which commit is the merge base.
 
-Protected environments deploy only reviewed, merged code; the offline plan compares with another
-commit. Git is read here, never changed (apart from temporary worktrees in infra.offline_diff).
+Protected environments deploy only reviewed, merged code: HEAD must be contained in the remote's main
+as fetched just now (a local `main` may hold unpushed commits). The offline plan compares with another
+commit. The working tree is never changed here; `fetch_main` updates only the remote-tracking ref
+(and infra.offline_diff adds temporary worktrees).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from infra.errors import UserError
 
-MAIN_REFS = ("main", "origin/main", "refs/remotes/origin/main")
+REMOTE = "origin"
+REMOTE_MAIN = f"refs/remotes/{REMOTE}/main"
+MAIN_REFS = ("main", "origin/main", REMOTE_MAIN)
+FETCH_TIMEOUT = 60  # seconds; an unreachable host must not hang a deploy
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -28,10 +35,42 @@ def is_repository(root: Path) -> bool:
     return git(root, "rev-parse", "--is-inside-work-tree", check=False).returncode == 0
 
 
-def dirty_files(root: Path) -> list[str]:
-    """Modified, staged and untracked (not ignored) files: anything that would make the deploy unreviewed."""
+@dataclass(frozen=True)
+class Dirt:
+    """What makes a tree unreviewed: changes to tracked files, and untracked (not ignored) files."""
+
+    changed: list[str]
+    untracked: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.untracked)
+
+
+def dirty_files(root: Path) -> Dirt:
     out = git(root, "status", "--porcelain", "--untracked-files=all").stdout
-    return [line[3:] for line in out.splitlines() if line.strip()]
+    lines = [line for line in out.splitlines() if line.strip()]
+    return Dirt(
+        changed=[line[3:] for line in lines if not line.startswith("??")],
+        untracked=[line[3:] for line in lines if line.startswith("??")],
+    )
+
+
+def fetch_main(root: Path) -> str | None:
+    """Fetch the remote's main into its remote-tracking ref; None when it worked, else why it did not."""
+    if git(root, "remote", "get-url", REMOTE, check=False).returncode != 0:
+        return f"this clone has no remote {REMOTE!r}"
+    command = ["git", "fetch", "--quiet", "--no-tags", REMOTE, f"+refs/heads/main:{REMOTE_MAIN}"]
+    try:
+        proc = subprocess.run(
+            command, cwd=root, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=FETCH_TIMEOUT,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},  # never wait for a password nobody types
+        )
+    except subprocess.TimeoutExpired:
+        return f"`git fetch {REMOTE} main` got no answer within {FETCH_TIMEOUT} s"
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["no output"]
+        return f"`git fetch {REMOTE} main` failed: {lines[-1]}"
+    return None
 
 
 def head_commit(root: Path) -> str:
@@ -50,13 +89,11 @@ def main_ref(root: Path) -> str | None:
     return None
 
 
-def head_on_main(root: Path) -> bool:
-    """True when HEAD is contained in main (a tag on main qualifies: its commit is in main's history)."""
-    head = head_commit(root)
-    for ref in MAIN_REFS:
-        if resolve(root, ref) and git(root, "merge-base", "--is-ancestor", head, ref, check=False).returncode == 0:
-            return True
-    return False
+def head_in(root: Path, ref: str) -> bool:
+    """True when HEAD is contained in `ref` (a tag on main qualifies: its commit is in main's history)."""
+    if not resolve(root, ref):
+        return False
+    return git(root, "merge-base", "--is-ancestor", "HEAD", ref, check=False).returncode == 0
 
 
 def merge_base_with_main(root: Path) -> str:

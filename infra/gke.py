@@ -1,19 +1,22 @@
-"""Credentials for a GKE cluster without gcloud: endpoint and CA from the GKE API, a token from google-auth.
+"""Credentials for a GKE cluster: endpoint and CA from the GKE API, authentication by gke-gcloud-auth-plugin.
 
 `ClusterApi` is the thin adapter over google-cloud-container: it returns the cluster as the GKE REST
 API's JSON (camelCase, enums as names), which is also the shape test payloads are written in. The
-kubeconfig it produces carries a short-lived OAuth token, so the file is written readable by its owner
-only.
+kubeconfig names the standard exec credential plugin (`gke-gcloud-auth-plugin`, installed with the
+Google Cloud CLI), which hands kubectl and pulumi a fresh token from the application default
+credentials on every call. Only where the plugin is not on PATH does the file embed a short-lived token
+instead; the file is created owner-only before anything is written to it.
 
     api = GoogleClusterApi()
-    cluster = api.get_cluster(cluster_path(project, location, name))
-    config = kubeconfig(cluster, access_token(credentials), context=f"gke_{project}_{location}_{name}")
+    cluster, creds = cluster_credentials(api, credentials, project, location, name)
+    write_kubeconfig(kubeconfig(creds), path)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +26,12 @@ import yaml
 from infra.errors import UserError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+AUTH_PLUGIN = "gke-gcloud-auth-plugin"
+# gcloud's own hint (googlecloudsdk/api_lib/container/kubeconfig.py), shown by kubectl when the plugin is missing.
+INSTALL_HINT = (
+    "Install gke-gcloud-auth-plugin for use with kubectl by following "
+    "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
+)
 
 
 class ClusterApi(Protocol):
@@ -38,13 +47,12 @@ def default_credentials() -> Any:
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
+    from infra.gcp_apis import google_failure
+
     try:
         credentials, _project = google.auth.default(scopes=list(SCOPES))
-    except DefaultCredentialsError:
-        raise UserError(
-            "no Google credentials found: run `gcloud auth application-default login`, "
-            "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
-        ) from None
+    except DefaultCredentialsError as exc:
+        raise UserError(google_failure(exc)) from None
     return credentials
 
 
@@ -52,12 +60,14 @@ def access_token(credentials: Any) -> str:
     """A valid OAuth access token, refreshing the credentials when needed."""
     if not credentials.valid:
         import google.auth.transport.requests
-        from google.auth.exceptions import RefreshError
+        from google.auth.exceptions import RefreshError, TransportError
+
+        from infra.gcp_apis import google_failure
 
         try:
             credentials.refresh(google.auth.transport.requests.Request())
-        except RefreshError as exc:
-            raise UserError(f"could not refresh Google credentials: {exc}") from None
+        except (RefreshError, TransportError) as exc:
+            raise UserError(google_failure(exc)) from None
     return credentials.token
 
 
@@ -100,41 +110,64 @@ class GoogleClusterApi:
 class ClusterCredentials:
     server: str
     ca_data: str
-    token: str
     context: str
+    token: str | None = None  # only when gke-gcloud-auth-plugin is not installed
 
 
-def credentials_for(cluster: dict, token: str, context: str) -> ClusterCredentials:
+def credentials_for(cluster: dict, context: str, token: str | None = None) -> ClusterCredentials:
     endpoint = cluster.get("endpoint")
     ca_data = (cluster.get("masterAuth") or {}).get("clusterCaCertificate")
     if not endpoint or not ca_data:
         raise UserError(f"GKE cluster {cluster.get('name')} has no endpoint or CA certificate yet (status {cluster.get('status')})")
-    return ClusterCredentials(f"https://{endpoint}", ca_data, token, context)
+    return ClusterCredentials(f"https://{endpoint}", ca_data, context, token)
+
+
+def exec_plugin() -> dict:
+    """The exec credential entry gcloud writes, using the same application default credentials as the deploy."""
+    return {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": AUTH_PLUGIN,
+        "args": ["--use_application_default_credentials"],
+        "installHint": INSTALL_HINT,
+        "provideClusterInfo": True,
+    }
 
 
 def kubeconfig(creds: ClusterCredentials) -> dict:
-    """A kubeconfig that needs no gcloud plugin: the token is embedded (it expires within the hour)."""
+    """A kubeconfig for the cluster: the exec plugin, or the embedded token (it expires within the hour)."""
+    user = {"token": creds.token} if creds.token else {"exec": exec_plugin()}
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": creds.context, "cluster": {"server": creds.server, "certificate-authority-data": creds.ca_data}}],
-        "users": [{"name": creds.context, "user": {"token": creds.token}}],
+        "users": [{"name": creds.context, "user": user}],
         "contexts": [{"name": creds.context, "context": {"cluster": creds.context, "user": creds.context}}],
         "current-context": creds.context,
     }
 
 
 def write_kubeconfig(config: dict, path: Path) -> Path:
+    """Write `config` to `path` through a new owner-only file, so no other user ever sees its contents."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(config, handle, sort_keys=False)
-    os.chmod(path, 0o600)  # an existing file keeps its old mode through O_CREAT
+    text = yaml.safe_dump(config, sort_keys=False)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    # O_EXCL: a new file, so mode 0600 holds (an existing file would keep its old mode through O_CREAT);
+    # fchmod before the first byte, whatever the umask. The rename then replaces the old file at once.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 
 def cluster_credentials(api: ClusterApi, credentials: Any, project: str, location: str, name: str) -> tuple[dict, ClusterCredentials]:
-    """The cluster (REST JSON) and what kubectl/pulumi need to reach it."""
+    """The cluster (REST JSON) and what kubectl/pulumi need to reach it; a token only without the plugin."""
     cluster = api.get_cluster(cluster_path(project, location, name))
-    creds = credentials_for(cluster, access_token(credentials), context=f"gke_{project}_{location}_{name}")
-    return cluster, creds
+    token = None if shutil.which(AUTH_PLUGIN) else access_token(credentials)
+    return cluster, credentials_for(cluster, context=f"gke_{project}_{location}_{name}", token=token)

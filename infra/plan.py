@@ -1,6 +1,6 @@
 """`invoke plan ENV`: what a deploy would change, as a report a reviewer reads in ten seconds.
 
-Online: synth → `terraform init` → `plan -out` → `show -json` → report; the saved plan file is kept in
+Online: synth → `terraform init` → `plan -lock=false -out` → `show -json` → report; the saved plan file is kept in
 cdktf.out/plans/ with a fingerprint of the synthesized configuration beside it, so `deploy --plan-file`
 can apply exactly that plan and refuse it once it is stale. Offline (`--offline`): no terraform and no
 credentials, the synthesized working tree against a base commit (infra.offline_diff).
@@ -87,7 +87,13 @@ def check_plan_fresh(stack: Stack, plan_file: Path) -> None:
             f"plan file {plan_file} has no {meta_file.name} beside it, so it cannot be checked for staleness: "
             f"make it with `invoke plan {stack.env}`"
         )
-    meta = json.loads(meta_file.read_text())
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" ({exc.msg} at line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise UserError(f"{meta_file} is not valid JSON{where}: make the plan again with `invoke plan {stack.env}`") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{meta_file} is not a plan's metadata (a JSON object): make the plan again with `invoke plan {stack.env}`")
     if meta.get("environment") != stack.env:
         raise UserError(f"plan file {plan_file} was made for {meta.get('environment')!r}, not {stack.env!r}")
     if meta.get("configuration_sha256") != fingerprint(stack.json_path):
@@ -149,7 +155,10 @@ def online_plan(env: Environment, console: Console, *, root: Path = ROOT) -> tup
     tf.init(stack.stack_dir)
     plan_file = stack.plan_file
     plan_file.parent.mkdir(parents=True, exist_ok=True)
-    code = tf.plan(stack.stack_dir, plan_file)
+    # A plan to read never locks: it writes no state, and PR plans run with read-only credentials that
+    # cannot write the backend's lock object. Deploys lock (infra.deploy); a plan that went stale
+    # meanwhile is refused by terraform at apply time.
+    code = tf.plan(stack.stack_dir, plan_file, lock=False)
     write_plan_meta(stack, plan_file, root)
     plan_json = tf.show_json(stack.stack_dir, plan_file) or {}
     return from_terraform_plan(plan_json, env.name, f"terraform plan of cdktf.out/stacks/{env.name}"), plan_file, code

@@ -1,13 +1,16 @@
 """The policy gate: checkov over every environment's synthesized Terraform JSON; 0 failed checks to pass.
 
 checkov's dependency pins clash with Airflow's, so it runs from its own virtual environment under
-.cache/checkov-venv, created here on first use. Skips live in .checkov.yaml, one check at a time, each
-with its reason. checkov passes silently when it cannot parse a file (0 checks, exit 0) and logs, but
-does not count, a check that crashes; the gate treats both as failures.
+.cache/checkov-venv, created here on first use from requirements/checkov.txt: checkov and every
+dependency pinned with hashes (`--require-hashes`), so the gate itself cannot change under us. Skips
+live in .checkov.yaml, one check at a time, each with its reason. checkov passes silently when it
+cannot parse a file (0 checks, exit 0) and logs, but does not count, a check that crashes; the gate
+treats both as failures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,10 +23,11 @@ from pathlib import Path
 
 from infra.config import ROOT, Environment
 from infra.errors import UserError
+
 CHECKOV_VERSION = "3.3.30"
+CHECKOV_REQUIREMENTS = ROOT / "requirements" / "checkov.txt"
 CHECKOV_VENV = ROOT / ".cache" / "checkov-venv"
 CHECKOV_CONFIG = ROOT / ".checkov.yaml"
-_INSTALLED_MARKER = f".installed-checkov-{CHECKOV_VERSION}"
 _CRASH_RE = re.compile(r"Failed to run check (\S+) on (\S+):(\S+)")
 
 
@@ -64,28 +68,38 @@ class PolicyResult:
         return sum(stack.failed for stack in self.stacks)
 
 
-def ensure_checkov(venv: Path = CHECKOV_VENV) -> Path:
-    """The checkov executable, installing checkov into its own virtual environment the first time."""
+def _installed_marker(venv: Path, requirements: Path) -> Path:
+    # Named after the requirements' digest: editing the pins installs again.
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    return venv / f".installed-checkov-{CHECKOV_VERSION}-{digest}"
+
+
+def ensure_checkov(venv: Path = CHECKOV_VENV, requirements: Path = CHECKOV_REQUIREMENTS) -> Path:
+    """The checkov executable, installing the hash-pinned requirements into their own virtual environment once."""
     checkov = venv / "bin" / "checkov"
-    if checkov.is_file() and (venv / _INSTALLED_MARKER).is_file():
+    if not requirements.is_file():
+        raise UserError(f"{requirements} is missing: it pins checkov and its dependencies for the policy gate")
+    marker = _installed_marker(venv, requirements)
+    if checkov.is_file() and marker.is_file():
         return checkov
     print(f"Installing checkov {CHECKOV_VERSION} into {venv} (once; about a minute)...", file=sys.stderr)
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     steps = [
         [sys.executable, "-m", "venv", str(venv)],
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", f"checkov=={CHECKOV_VERSION}"],
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r", str(requirements)],
     ]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True)
         if done.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise UserError(f"could not install checkov {CHECKOV_VERSION} into {venv}: {tail[0]}")
+            lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+            reason = next((line for line in lines if line.startswith("ERROR:")), lines[-1]).removeprefix("ERROR: ")
+            raise UserError(f"could not install checkov {CHECKOV_VERSION} into {venv} from {requirements.name}: {reason}")
     version = subprocess.run([str(checkov), "--version"], capture_output=True, text=True)
     if version.returncode != 0 or CHECKOV_VERSION not in version.stdout:
         raise UserError(f"checkov {CHECKOV_VERSION} installed into {venv} but does not run: {version.stderr.strip()[:200]}")
-    (venv / _INSTALLED_MARKER).write_text(CHECKOV_VERSION + "\n")
+    marker.write_text(CHECKOV_VERSION + "\n")
     return checkov
 
 

@@ -152,9 +152,13 @@ class TerraformRunner(Runner):
     def init(self, stack_dir: Path) -> Result:
         return self.run(["init", "-input=false", "-no-color"], stack_dir)
 
-    def plan(self, stack_dir: Path, plan_file: Path, *, destroy: bool = False) -> int:
-        """0 = no changes, 2 = changes; any other exit code raises with terraform's output shown."""
-        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
+    def plan(self, stack_dir: Path, plan_file: Path, *, destroy: bool = False, lock: bool = True) -> int:
+        """0 = no changes, 2 = changes; any other exit code raises with terraform's output shown.
+
+        `lock=False` is for plans that are only shown (`invoke plan`, the PR workflow's read-only
+        credentials): a plan never writes state, but the GCS backend's lock is an object it would write.
+        """
+        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-lock={str(lock).lower()}", f"-out={plan_file}"]
         if destroy:
             args.insert(1, "-destroy")
         result = self.run(args, stack_dir, ok_codes=(0, 2))
@@ -162,11 +166,11 @@ class TerraformRunner(Runner):
 
     def show_json(self, stack_dir: Path, plan_file: Path) -> dict | None:
         result = self.run(["show", "-json", str(plan_file)], stack_dir, quiet=True)
-        return None if result.dry_run else _json(result.stdout, "terraform show -json")
+        return None if result.dry_run else _json(result.stdout, "terraform show -json", stack_dir)
 
     def apply(self, stack_dir: Path, plan_file: Path) -> Result:
         try:
-            return self.run(["apply", "-input=false", "-no-color", str(plan_file)], stack_dir, stream=True)
+            return self.run(["apply", "-input=false", "-no-color", "-lock=true", str(plan_file)], stack_dir, stream=True)
         except CommandFailed as exc:
             if any(marker in exc.output for marker in STALE_PLAN_MARKERS):
                 raise CommandFailed(
@@ -180,9 +184,9 @@ class TerraformRunner(Runner):
         result = self.run(["output", "-json"], stack_dir, quiet=True)
         if result.dry_run:
             return None
-        raw = _json(result.stdout or "{}", "terraform output -json")
+        raw = _json(result.stdout, "terraform output -json", stack_dir)
         # terraform wraps each output as {"value": ..., "type": ..., "sensitive": ...}
-        return {name: item.get("value") for name, item in raw.items()}
+        return {name: item.get("value") if isinstance(item, dict) else item for name, item in raw.items()}
 
 
 class PulumiRunner(Runner):
@@ -206,11 +210,20 @@ class PulumiRunner(Runner):
 
     def stack_outputs(self, program_dir: Path, stack: str) -> dict | None:
         result = self.run(["stack", "output", "--json", "--stack", stack], program_dir, quiet=True)
-        return None if result.dry_run else _json(result.stdout or "{}", "pulumi stack output --json")
+        return None if result.dry_run else _json(result.stdout, "pulumi stack output --json", program_dir)
 
 
-def _json(text: str, what: str) -> dict:
+def _json(text: str, what: str, cwd: Path) -> dict:
+    """The JSON object a command printed; one line naming the command when it printed nothing or something else."""
+    where = f"in {display_path(cwd)}"
+    if not text.strip():
+        raise UserError(f"`{what}` printed nothing where JSON was expected ({where}): run it there by hand to see why")
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{what} printed something that is not JSON ({exc.msg} at line {exc.lineno})") from None
+        raise UserError(
+            f"`{what}` printed something that is not JSON ({exc.msg} at line {exc.lineno}, {where}): run it there by hand to see why"
+        ) from None
+    if not isinstance(data, dict):
+        raise UserError(f"`{what}` printed JSON that is not an object ({where}): run it there by hand to see why")
+    return data

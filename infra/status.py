@@ -171,7 +171,10 @@ def collect(env: Environment, *, outputs: dict, cluster_api, airflow_url: str | 
         try:
             rows += cluster_rows(cluster_api.get_cluster(name))
         except Exception as exc:  # noqa: BLE001 - an unreachable API is a row, not a crash
-            rows.append(Row(f"GKE cluster {outputs['cluster_name']}", "unreachable", str(exc).splitlines()[0], False))
+            from infra.gcp_apis import google_failure
+
+            detail = google_failure(exc) or (str(exc).splitlines() or [type(exc).__name__])[0]
+            rows.append(Row(f"GKE cluster {outputs['cluster_name']}", "unreachable", detail, False))
     if not airflow_url:
         rows.append(Row("Airflow API", "unknown", "no address: set AIRFLOW_API_URL (e.g. through kubectl port-forward)", False))
         return rows

@@ -2,15 +2,15 @@
 
 Each sink in the environment file becomes two project sinks (a sink has one destination): one to the
 archive bucket (cheap, long retention, colder classes as it ages) and one to a Cloud Logging bucket
-(searchable, shorter retention). Each sink has its own writer identity, and each identity gets exactly
-the one role it needs on its own destination. Airflow's remote task logs go to a separate bucket.
+(searchable, shorter retention). Each archive sink has its own writer identity, granted exactly the one
+role it needs on the archive bucket; a sink into a log bucket of the same project has no writer identity
+and needs no grant. Airflow's remote task logs go to a separate bucket.
 """
 
 from __future__ import annotations
 
 from cdktn_provider_google.logging_project_bucket_config import LoggingProjectBucketConfig
 from cdktn_provider_google.logging_project_sink import LoggingProjectSink
-from cdktn_provider_google.project_iam_member import ProjectIamMember
 from cdktn_provider_google.storage_bucket import (
     StorageBucket,
     StorageBucketLifecycleRule,
@@ -131,21 +131,10 @@ class LogStorage(Construct):
                 name=naming.name(config, f"{sink.name}-logs"),
                 destination=f"logging.googleapis.com/{log_bucket_path}",
                 filter=sink.filter,
+                # A log bucket in the sink's own project needs no writer identity and no grant: Cloud
+                # Logging writes there itself (the identity is empty; a grant to it fails the apply).
                 unique_writer_identity=True,
                 depends_on=[self.log_bucket],
-            )
-            ProjectIamMember(
-                self,
-                f"sink-{sink.name}-logs-writer",
-                project=project,
-                role="roles/logging.bucketWriter",
-                member=to_log_bucket.writer_identity,
-                # Log buckets have no IAM of their own: a condition narrows the project grant to this bucket.
-                condition={
-                    "title": f"only-{log_bucket_id}",
-                    "description": "Write only to the environment's log bucket.",
-                    "expression": f'resource.name.endsWith("{log_bucket_path}")',
-                },
             )
             self.archive_sinks[sink.name] = to_archive
             self.log_bucket_sinks[sink.name] = to_log_bucket

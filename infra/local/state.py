@@ -7,15 +7,15 @@ configuration the supervisor runs: per component its command, config hash and pr
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets as random
 import shutil
 import sys
 from pathlib import Path
 
-from infra.airflow_config import AirflowSettings, config_hash, hashed_env, render_env
+from infra.airflow_config import SECRET_PURPOSES, AirflowSettings, config_hash, hashed_env, render_env
 from infra.config import ROOT
+from infra import secret_values
 from infra.local import processes
 
 
@@ -33,21 +33,23 @@ LEGACY_NAMES = {("core", "fernet_key"): "fernet-key", ("api", "secret_key"): "ap
 ADMIN_PASSWORD = "admin-password"
 
 
-def _generate(option: tuple[str, str]) -> str:
-    if option == ("core", "fernet_key"):
-        return base64.urlsafe_b64encode(os.urandom(32)).decode()  # Fernet's own key format
-    return random.token_urlsafe(32)
-
-
 def load_secrets(folder: Path, settings: AirflowSettings) -> tuple[dict[str, str], bool]:
     """The generated secrets `settings` names (created on first use); True when the admin password is new."""
     path = folder / "secrets.json"
     stored = processes.read_json(path) or {}
     values = dict(stored)
     for option, secret in settings.secrets.items():
-        if secret != ADMIN_PASSWORD and secret not in values:
-            legacy = LEGACY_NAMES.get(option)
-            values[secret] = values.pop(legacy) if legacy in values else _generate(option)
+        purpose = SECRET_PURPOSES.get(option)
+        if purpose is None:
+            continue  # the admin password, kept in the file SimpleAuthManager reads
+        legacy = LEGACY_NAMES.get(option)
+        if secret not in values and legacy in values:
+            values[secret] = values.pop(legacy)
+        if purpose == "fernet_key" and secret in values:
+            continue  # never replaced: values encrypted with it would become unreadable
+        # A value too short for its algorithm (kept from an older version) is replaced.
+        if not secret_values.strong_enough(purpose, values.get(secret) or ""):
+            values[secret] = secret_values.generate(purpose)
     if values != stored:
         processes.write_json(path, values, mode=0o600)
     passwords = processes.read_json(passwords_file(folder)) or {}

@@ -2,11 +2,13 @@
 
 * ``fake_tools``: `terraform` and `pulumi` executables first on PATH that record argv and cwd
   (``fake_tools.commands()``) and print the real tools' output formats; ``fake_tools.env`` switches
-  failures on (FAKE_TF_FAIL=plan, FAKE_TF_STALE=1, FAKE_TF_NO_CHANGES=1).
+  failures on (FAKE_TF_FAIL=plan, FAKE_TF_STALE=1, FAKE_TF_NO_CHANGES=1, FAKE_TF_OUTPUT_ONLY=1,
+  FAKE_TF_PRINT_NOTHING=show).
 * ``synthesized`` (session): real synthesis of dev and prod once; ``project`` copies it into a fresh git
   repository (branch main, one commit), so each test synthesizes from the cache in well under a second.
 * ``fake_google``: one loopback HTTP server answering the GKE, Cloud Storage and Secret Manager REST
-  paths with payloads in the real APIs' shapes; ``clients`` are the toolkit's real adapters pointed at it.
+  paths that Google's client libraries call, with payloads in the real APIs' shapes (a secret version's
+  CRC32C is checked); ``clients`` are the toolkit's real adapters pointed at it.
 * ``airflow_api``: a loopback Airflow REST API (health, canary DAG runs) whose answers a test sets.
 """
 
@@ -16,14 +18,12 @@ import base64
 import json
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
+import google_crc32c
 import pytest
 
-from tests.cli.helpers import FIXTURES, load_env, make_repo
+from tests.cli.helpers import FIXTURES, LoopbackServer, load_env, make_repo
 
 
 # --- Fake executables ---------------------------------------------------------------------------------
@@ -59,7 +59,8 @@ def fake_tools(tmp_path, monkeypatch) -> FakeTools:
     monkeypatch.setenv("FAKE_LOG", str(log))
     monkeypatch.setenv("FAKE_TF_PLAN_JSON", str(FIXTURES / "plan_prod.json"))
     monkeypatch.setenv("FAKE_TF_OUTPUTS", str(FIXTURES / "outputs_prod.json"))
-    for name in ("TERRAFORM_BIN", "PULUMI_BIN", "FAKE_TF_FAIL", "FAKE_TF_STALE", "FAKE_TF_NO_CHANGES", "AIRFLOW_API_URL"):
+    for name in ("TERRAFORM_BIN", "PULUMI_BIN", "FAKE_TF_FAIL", "FAKE_TF_STALE", "FAKE_TF_NO_CHANGES", "FAKE_TF_OUTPUT_ONLY",
+                 "FAKE_TF_PRINT_NOTHING", "AIRFLOW_API_URL"):
         monkeypatch.delenv(name, raising=False)
     return FakeTools(bindir, log, monkeypatch)
 
@@ -96,54 +97,15 @@ def passing_policy(monkeypatch):
 # --- Loopback HTTP servers -------------------------------------------------------------------------
 
 
-class LoopbackServer:
-    """A threaded HTTP server on 127.0.0.1:<free port>; `handle(method, path, query, body)` -> (status, json)."""
-
-    def __init__(self, handle):
-        self.requests: list[tuple[str, str, dict]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self, method):
-                parsed = urlparse(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null") if length else None
-                outer.requests.append((method, parsed.path, {"query": parse_qs(parsed.query), "body": body, "auth": self.headers.get("Authorization")}))
-                status, payload = handle(method, parsed.path, parse_qs(parsed.query), body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                self._serve("GET")
-
-            def do_POST(self):  # noqa: N802
-                self._serve("POST")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 class FakeGoogle:
     """GKE, Cloud Storage and Secret Manager, as far as the deploy uses them."""
 
     def __init__(self):
         self.cluster = json.loads((FIXTURES / "gke_cluster_prod.json").read_text())
         self.buckets: dict[str, dict] = {}
+        self.forbidden_buckets: set[str] = set()  # exist, but belong to someone else
         self.versions: dict[str, list[bytes]] = {}
+        self.secrets: set[str] | None = None  # the secrets that exist; None: any
         self.server = LoopbackServer(self.handle)
         self.url = self.server.url
 
@@ -158,13 +120,20 @@ class FakeGoogle:
                 self.buckets[body["name"]] = {**body, "project": query["project"][0]}
                 return 200, {"kind": "storage#bucket", "id": body["name"], "name": body["name"], "location": body["location"].upper()}
             name = parts[-1]
+            if name in self.forbidden_buckets:
+                return 403, {"error": {"code": 403, "message": f"deployer@x.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket {name}.", "errors": [{"reason": "forbidden"}]}}
             if name in self.buckets:
                 return 200, {"kind": "storage#bucket", "id": name, "name": name}
             return 404, {"error": {"code": 404, "message": "The specified bucket does not exist.", "errors": [{"reason": "notFound"}]}}
         if path.startswith("/v1/projects/") and "/secrets/" in path:
             secret = parts[4].split(":")[0]
+            if self.secrets is not None and secret not in self.secrets:
+                return 404, {"error": {"code": 404, "message": f"Secret [projects/123456789/secrets/{secret}] not found or has no versions.", "status": "NOT_FOUND"}}
             if method == "POST" and path.endswith(":addVersion"):
-                self.versions.setdefault(secret, []).append(base64.b64decode(body["payload"]["data"]))
+                data = base64.b64decode(body["payload"]["data"])
+                if int(body["payload"].get("dataCrc32c", -1)) != int(google_crc32c.Checksum(data).hexdigest(), 16):
+                    return 400, {"error": {"code": 400, "message": "Checksum mismatch.", "status": "INVALID_ARGUMENT"}}
+                self.versions.setdefault(secret, []).append(data)
                 number = len(self.versions[secret])
                 return 200, {"name": f"projects/123456789/secrets/{secret}/versions/{number}", "state": "ENABLED", "createTime": "2025-11-24T21:00:00Z"}
             versions = self.versions.get(secret, [])
@@ -192,8 +161,8 @@ def clients(fake_google):
     return Clients(
         credentials=creds,
         cluster_api=GoogleClusterApi(creds, endpoint=fake_google.url),
-        buckets=StateBucketApi(creds, base_url=fake_google.url),
-        secrets=SecretVersionsApi(creds, base_url=fake_google.url),
+        buckets=StateBucketApi(creds, endpoint=fake_google.url),
+        secrets=SecretVersionsApi(creds, endpoint=fake_google.url),
     )
 
 

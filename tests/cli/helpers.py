@@ -1,12 +1,16 @@
-"""Helpers shared by the CLI tests: paths, git in a temporary repository, environments, a captured console."""
+"""Helpers shared by the CLI tests: paths, git in a temporary repository, environments, a captured console, a loopback HTTP server."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 from rich.console import Console
 
@@ -43,6 +47,7 @@ def output(con: Console) -> str:
 
 
 def make_repo(path: Path, synthesized: Path | None = None) -> Path:
+    """A deployment repository on main, pushed to a local bare repository as its `origin` (no network)."""
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "environments", path / "environments")
@@ -50,6 +55,10 @@ def make_repo(path: Path, synthesized: Path | None = None) -> Path:
     git(path, "init", "-q", "-b", "main")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "initial")
+    remote = path.with_name(path.name + "-origin.git")
+    git(path.parent, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(path, "remote", "add", "origin", str(remote))
+    git(path, "push", "-q", "origin", "main")
     if synthesized is not None:
         shutil.copytree(synthesized, path / "cdktf.out")  # git-ignored, like the real one
     return path
@@ -69,3 +78,59 @@ def copy_project(dst):
     git(dst, "add", "-A")
     git(dst, "commit", "-q", "-m", "base")
     return dst
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1:<free port>; `handle(method, path, query, body)` -> (status, json)."""
+
+    def __init__(self, handle):
+        self.requests: list[tuple[str, str, dict]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method):
+                parsed = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                if not raw:
+                    body = None
+                elif "json" in (self.headers.get("Content-Type") or "") or raw.startswith((b"{", b"[")):
+                    body = json.loads(raw)
+                else:  # form-encoded: an OAuth token request
+                    body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                outer.requests.append((method, parsed.path, {"query": parse_qs(parsed.query), "body": body, "auth": self.headers.get("Authorization")}))
+                status, payload = handle(method, parsed.path, parse_qs(parsed.query), body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                self._serve("GET")
+
+            def do_POST(self):  # noqa: N802
+                self._serve("POST")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (connections to it are refused)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

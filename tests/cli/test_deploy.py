@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import os
+import shutil
 import stat
 import sys
 
@@ -15,7 +18,7 @@ from invoke.exceptions import Exit
 from infra import cli
 from infra.deploy import DEPLOY_STEPS, deploy, destroy
 from infra.errors import UserError
-from tests.cli.helpers import console, git, load_env, output
+from tests.cli.helpers import FIXTURES, console, git, load_env, output
 
 pytestmark = pytest.mark.usefixtures("passing_policy")
 
@@ -61,6 +64,8 @@ def test_deploy_generates_each_missing_secret_once_and_never_prints_it(project, 
     assert sorted(fake_google.versions) == ["af_prod_api_secret_key", "af_prod_fernet_key", "af_prod_jwt_secret"]
     fernet_key = fake_google.versions["af_prod_fernet_key"][0]
     Fernet(fernet_key)  # Airflow's fernet key must be a valid Fernet key
+    for name in ("af_prod_jwt_secret", "af_prod_api_secret_key"):
+        assert len(fake_google.versions[name][0]) >= 64, f"{name}: HS512 wants a key of at least 64 bytes"
     for values in fake_google.versions.values():
         assert values[0].decode() not in output(con)
 
@@ -68,15 +73,64 @@ def test_deploy_generates_each_missing_secret_once_and_never_prints_it(project, 
     assert all(len(v) == 1 for v in fake_google.versions.values()), "a second deploy keeps existing secrets"
 
 
-def test_deploy_writes_a_private_kubeconfig_from_the_gke_api(project, fake_tools, clients, fake_google):
+def fake_auth_plugin(bindir, token="token-from-the-plugin"):
+    """A gke-gcloud-auth-plugin stand-in printing an ExecCredential, as the real one does."""
+    plugin = bindir / "gke-gcloud-auth-plugin"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": token}}
+    plugin.write_text(f"#!/bin/sh\necho '{json.dumps(credential)}'\n")
+    plugin.chmod(0o755)
+    return plugin
+
+
+def test_kubeconfig_uses_the_gke_auth_plugin_and_holds_no_token(project, fake_tools, clients, fake_google, monkeypatch):
+    fake_auth_plugin(fake_tools.bindir)
+    monkeypatch.setenv("PATH", f"{fake_tools.bindir}{os.pathsep}{os.environ['PATH']}")
     deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
     path = project / "cdktf.out" / "kube" / "prod.yaml"
     config = yaml.safe_load(path.read_text())
     cluster = config["clusters"][0]["cluster"]
     assert cluster["server"] == "https://34.78.10.20"
     assert base64.b64decode(cluster["certificate-authority-data"]).startswith(b"-----BEGIN CERTIFICATE-----")
-    assert config["users"][0]["user"]["token"] == "fixture-access-token"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600, "the kubeconfig holds a token: owner only"
+    user = config["users"][0]["user"]
+    assert "token" not in user and "fixture-access-token" not in path.read_text()
+    assert user["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert user["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert user["exec"]["provideClusterInfo"] is True and "gke-gcloud-auth-plugin" in user["exec"]["installHint"]
+
+    # A real Kubernetes client runs the plugin from this file and authenticates with what it prints.
+    from kubernetes import client, config as kube_config
+
+    configuration = client.Configuration()
+    kube_config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    assert configuration.api_key == {"BearerToken": "Bearer token-from-the-plugin"}
+
+
+def test_without_the_auth_plugin_the_kubeconfig_embeds_a_token_in_an_owner_only_file(project, fake_tools, clients, fake_google, monkeypatch):
+    # The real plugin is installed here: PATH keeps only the fake tools and git.
+    tools = fake_tools.bindir.parent / "only-git"
+    tools.mkdir()
+    (tools / "git").symlink_to(shutil.which("git"))
+    monkeypatch.setenv("PATH", f"{fake_tools.bindir}{os.pathsep}{tools}")
+    path = project / "cdktf.out" / "kube" / "prod.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("an old kubeconfig, world-readable\n")
+    path.chmod(0o644)
+    modes_when_written = []
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        write = handle.write
+        handle.write = lambda text: (modes_when_written.append(stat.S_IMODE(os.fstat(fd).st_mode)), write(text))[1]
+        return handle
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    con = console()
+    deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=con)
+    assert yaml.safe_load(path.read_text())["users"][0]["user"] == {"token": "fixture-access-token"}
+    assert modes_when_written and set(modes_when_written) == {0o600}, "owner-only before the token is written"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "gke-gcloud-auth-plugin not found" in output(con)
 
 
 def test_cluster_side_runs_pulumi_with_the_environment_stack_once_k8s_exists(project, fake_tools, clients):
@@ -147,21 +201,93 @@ def test_no_changes_skips_confirm_and_apply(project, fake_tools, clients, monkey
     assert "skipped: no infrastructure changes" in output(con)
 
 
+def test_a_plan_that_changes_only_outputs_is_applied(project, fake_tools, clients):
+    fake_tools.env("FAKE_TF_OUTPUT_ONLY", "1")
+    con = console()
+    deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=con)
+    assert [c["argv"][0] for c in fake_tools.commands("terraform")] == ["init", "plan", "show", "apply", "output"]
+    assert "no resource changes; outputs change: airflow_api_url" in output(con)
+
+
+def test_a_missing_output_is_one_error_naming_it_and_the_command_that_fixes_it(project, fake_tools, clients, tmp_path):
+    outputs = json.loads((FIXTURES / "outputs_prod.json").read_text())
+    del outputs["cluster_name"]
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    fake_tools.env("FAKE_TF_OUTPUTS", str(tmp_path / "outputs.json"))
+    with pytest.raises(UserError) as error:
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert str(error.value) == (
+        "terraform output 'cluster_name' is missing from the state of prod (`terraform output -json` in "
+        f"{project / 'cdktf.out' / 'stacks' / 'prod'}): run `invoke deploy prod` to apply the configuration that adds it"
+    )
+
+
 # --- Protected environments --------------------------------------------------------------------------
 
 
 def test_protected_deploy_refuses_a_dirty_tree(project, fake_tools, clients):
     (project / "environments" / "prod.yaml").write_text((project / "environments" / "prod.yaml").read_text() + "\n# edit\n")
-    with pytest.raises(UserError, match=r"prod is protected and the git tree is dirty \(environments/prod.yaml\)"):
+    with pytest.raises(UserError, match=r"prod is protected and the git tree is dirty, changed: environments/prod.yaml \(commit or stash them\)"):
         deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
     assert fake_tools.commands() == []
+
+
+def test_dirty_tree_refusal_names_untracked_files_and_what_to_do_with_them(project, fake_tools, clients):
+    (project / "meetup_nightly.svg").write_text("<svg/>")
+    with pytest.raises(UserError) as refused:
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert str(refused.value) == (
+        "prod is protected and the git tree is dirty, untracked: meetup_nightly.svg "
+        "(commit them, delete them, or add them to .gitignore); then deploy from main"
+    )
+
+
+def test_protected_deploy_refuses_an_unpushed_commit_on_the_local_main(project, fake_tools, clients):
+    (project / "README.md").write_text("committed on main, never pushed\n")
+    git(project, "commit", "-q", "-am", "unpushed")
+    with pytest.raises(UserError, match=r"HEAD \([0-9a-f]{12}\) is not contained in origin/main \(fetched just now\): push it and merge it"):
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert fake_tools.commands() == []
+
+
+def test_protected_deploy_fetches_main_before_checking_head(project, fake_tools, clients):
+    # Merged on the remote after this clone last fetched: only a fresh fetch knows HEAD is on main.
+    stale = git(project, "rev-parse", "origin/main")
+    git(project, "checkout", "-q", "-b", "feature")
+    (project / "README.md").write_text("merged on the remote\n")
+    git(project, "commit", "-q", "-am", "merged")
+    git(project, "push", "-q", "origin", "feature:main")
+    git(project, "update-ref", "refs/remotes/origin/main", stale)
+    con = console()
+    assert deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=con) == 0
+    assert "is on main at origin (fetched just now)" in output(con)
+
+
+def test_protected_deploy_without_a_reachable_remote_is_refused_and_a_dry_run_warns(project, fake_tools, clients):
+    git(project, "remote", "remove", "origin")
+    with pytest.raises(UserError) as refused:
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    assert str(refused.value) == (
+        "prod is protected and origin/main could not be fetched (this clone has no remote 'origin'): "
+        "deploy from a clone whose remote 'origin' is reachable, so HEAD is checked against the pushed main"
+    )
+    assert fake_tools.commands() == []
+    con = console()
+    assert deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=con) == 0
+    assert "warning: this clone has no remote 'origin': HEAD is checked against the local main only" in output(con)
+
+
+def test_protected_deploy_with_an_unreachable_remote_is_refused(project, fake_tools, clients, tmp_path):
+    git(project, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    with pytest.raises(UserError, match=r"origin/main could not be fetched \(`git fetch origin main` failed: .*\): deploy from a clone"):
+        deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
 
 
 def test_protected_deploy_refuses_a_head_not_on_main(project, fake_tools, clients):
     git(project, "checkout", "-q", "-b", "feature")
     (project / "README.md").write_text("changed on a branch\n")
     git(project, "commit", "-q", "-am", "unmerged")
-    with pytest.raises(UserError, match="HEAD .* is not contained in main"):
+    with pytest.raises(UserError, match="HEAD .* is not contained in origin/main"):
         deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=console())
     assert fake_tools.commands() == []
 
@@ -171,7 +297,7 @@ def test_protected_deploy_accepts_a_tag_on_main(project, fake_tools):
     git(project, "checkout", "-q", "v1.0.0")
     con = console()
     assert deploy(load_env("prod", project), yes=True, dry_run=True, root=project, console=con) == 0
-    assert "is on main" in output(con)
+    assert "is on main at origin" in output(con)
 
 
 def test_protected_deploy_without_yes_and_without_terminal_fails_at_once(project, fake_tools, clients, monkeypatch):

@@ -15,7 +15,7 @@ from google.oauth2.credentials import Credentials
 from infra import gke
 from infra.errors import UserError
 from infra.status import collect, status
-from tests.cli.helpers import console, load_env, output
+from tests.cli.helpers import closed_port, console, load_env, output
 
 OUTPUTS = {"project_id": "acme-airflow-prod", "cluster_location": "europe-west1", "cluster_name": "af-prod-gke"}
 
@@ -38,7 +38,7 @@ def test_credentials_come_from_the_gke_api_and_google_auth(fake_google, tmp_path
 
     config = gke.kubeconfig(cluster_creds)
     assert config["current-context"] == "gke_acme-airflow-prod_europe-west1_af-prod-gke"
-    assert config["users"][0]["user"] == {"token": "fixture-access-token"}
+    assert config["users"][0]["user"] == {"exec": gke.exec_plugin()}, "the plugin is installed here"
 
 
 def test_missing_cluster_is_a_clear_error(fake_google):
@@ -120,3 +120,25 @@ def test_canary_query_without_token_says_how_to_authorize(fake_google, airflow_a
 def test_status_without_api_address_says_where_to_set_it(fake_google, airflow_api):
     rows = collect(load_env("prod"), outputs=OUTPUTS, cluster_api=cluster_api(fake_google), airflow_url=None, token=None)
     assert rows[-1].part == "Airflow API" and "set AIRFLOW_API_URL" in rows[-1].detail
+
+
+def test_an_unreachable_gke_api_is_one_line_at_the_cli_guard():
+    from invoke.exceptions import Exit
+
+    from infra import cli
+
+    port = closed_port()
+    api = gke.GoogleClusterApi(Credentials(token="t"), endpoint=f"http://127.0.0.1:{port}")
+    with pytest.raises(Exit) as stopped:
+        cli.guarded(api.get_cluster, gke.cluster_path("acme-airflow-prod", "europe-west1", "af-prod-gke"))
+    assert stopped.value.message == (
+        f"error: cannot reach Google at 127.0.0.1:{port} ([Errno 111] Connection refused): "
+        "check the network, the proxy (HTTPS_PROXY) and the firewall, then run the command again"
+    )
+    assert stopped.value.code == 1
+
+
+def test_an_unreachable_gke_api_is_a_status_row_saying_so():
+    api = gke.GoogleClusterApi(Credentials(token="t"), endpoint=f"http://127.0.0.1:{closed_port()}")
+    rows = collect(load_env("prod"), outputs=OUTPUTS, cluster_api=api, airflow_url=None, token=None)
+    assert rows[0].state == "unreachable" and rows[0].detail.startswith("cannot reach Google at 127.0.0.1:")

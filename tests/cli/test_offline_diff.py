@@ -56,6 +56,7 @@ def test_missing_base_ref_is_a_clear_error(tmp_path):
 def test_no_main_to_take_the_merge_base_with_is_a_clear_error(tmp_path):
     repo = make_repo(tmp_path / "repo")
     git(repo, "branch", "-m", "main", "trunk")
+    git(repo, "remote", "remove", "origin")  # and no origin/main either
     with pytest.raises(UserError, match="no branch `main`.*pass --base REF"):
         offline_report(load_env("dev", repo), None, root=repo)
 

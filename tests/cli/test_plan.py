@@ -73,6 +73,21 @@ def test_online_plan_exit_code_report_file_and_saved_plan(project, fake_tools, c
     assert init["argv"][0] == "init" and "-detailed-exitcode" in tf_plan["argv"] and show["argv"][:2] == ["show", "-json"]
 
 
+def test_a_plan_to_read_never_takes_the_state_lock_and_a_deploy_always_does(project, fake_tools, clients, capsys):
+    # PR plans run with read-only credentials: the GCS backend's lock is an object they cannot write.
+    from infra.deploy import deploy
+    from tests.cli.helpers import console
+
+    plan(load_env("dev", project), root=project)
+    (shown,) = [c["argv"] for c in fake_tools.commands("terraform") if c["argv"][0] == "plan"]
+    assert "-lock=false" in shown
+    fake_tools.log.unlink()
+    deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=console())
+    for command in ("plan", "apply"):
+        (argv,) = [c["argv"] for c in fake_tools.commands("terraform") if c["argv"][0] == command]
+        assert "-lock=false" not in argv and "-lock=true" in argv, command
+
+
 def test_online_plan_without_changes_exits_0(project, fake_tools, capsys):
     fake_tools.env("FAKE_TF_NO_CHANGES", "1")
     assert plan(load_env("dev", project), root=project) == 0

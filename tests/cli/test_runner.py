@@ -30,7 +30,7 @@ def test_dry_run_prints_command_and_cwd_and_runs_nothing(tmp_path, fake_tools, m
     assert tf.show_json(tmp_path, tmp_path / "x.tfplan") is None
     PulumiRunner(con, dry_run=True).up(tmp_path, "prod")
     text = output(con)
-    assert f"$ terraform plan -input=false -no-color -detailed-exitcode -out={tmp_path}/x.tfplan   (in {tmp_path})" in text
+    assert f"$ terraform plan -input=false -no-color -detailed-exitcode -lock=true -out={tmp_path}/x.tfplan   (in {tmp_path})" in text
     assert f"$ pulumi up --stack prod --yes --non-interactive --skip-preview   (in {tmp_path})" in text
     assert fake_tools.commands() == []
 
@@ -49,3 +49,27 @@ def test_terraform_runs_without_asking_questions(tmp_path, fake_tools, monkeypat
     assert TerraformRunner(console()).output_json(tmp_path) == {"cluster_name": "af-dev-gke"}
     (entry,) = fake_tools.commands()
     assert entry["argv"] == ["output", "-json"] and entry["cwd"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "printed,problem",
+    [
+        ("", "printed nothing where JSON was expected"),
+        ("Warning: No outputs found\n", "printed something that is not JSON (Expecting value at line 1"),
+        ('["not", "an", "object"]', "printed JSON that is not an object"),
+    ],
+)
+def test_terraform_output_that_is_not_a_json_object_is_one_line_naming_the_command(tmp_path, fake_tools, printed, problem):
+    fake_tools.env("FAKE_TF_OUTPUTS", str(tmp_path / "outputs.json"))
+    (tmp_path / "outputs.json").write_text(printed)
+    with pytest.raises(UserError) as error:
+        TerraformRunner(console()).output_json(tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"`terraform output -json` {problem}") and f"in {tmp_path}" in message
+    assert message.endswith("run it there by hand to see why") and "\n" not in message
+
+
+def test_pulumi_printing_nothing_where_json_was_expected_is_one_line(tmp_path, fake_tools):
+    fake_tools.env("FAKE_PULUMI_OUTPUTS", "")
+    with pytest.raises(UserError, match=r"^`pulumi stack output --json` printed nothing where JSON was expected \(in "):
+        PulumiRunner(console()).stack_outputs(tmp_path, "prod")

@@ -8,6 +8,7 @@ keys GitHub requires, checked directly so the test means something without check
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import pytest
@@ -81,3 +82,62 @@ def test_every_job_that_renders_the_chart_installs_helm_and_the_plan_carries_the
     plan = load("pr.yml")["jobs"]["plan"]
     script = next(step["run"] for step in plan["steps"] if step.get("name", "").startswith("Plan"))
     assert "invoke k8s.diff" in script, "online plans append the cluster-side diff (offline plans include it)"
+
+
+SHA_PIN = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(?:\.\d+){1,2}$")
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_every_action_is_pinned_by_commit_sha_with_its_version_in_a_comment(name):
+    lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.match(r"^\s*(- )?uses:", line)]
+    assert lines, f"{name} uses no action?"
+    for line in lines:
+        assert SHA_PIN.match(line), f"{name}: not pinned by SHA with a `# vX.Y.Z` comment: {line.strip()}"
+
+
+def test_the_same_action_is_pinned_to_one_commit_everywhere():
+    pins = {}
+    for workflow in ("pr.yml", "deploy.yml"):
+        for match in filter(None, map(SHA_PIN.match, (WORKFLOWS / workflow).read_text().splitlines())):
+            pins.setdefault(match.group(1), set()).add(match.group(2))
+    assert {action: shas for action, shas in pins.items() if len(shas) > 1} == {}
+
+
+def test_jobs_install_the_hash_pinned_policy_gate_before_google_credentials():
+    for name in ("pr.yml", "deploy.yml"):
+        for job_id, job in load(name)["jobs"].items():
+            steps = job["steps"]
+            auth = [i for i, step in enumerate(steps) if "google-github-actions/auth" in step.get("uses", "")]
+            if not auth:
+                continue
+            runs_gate = any("invoke deploy" in step.get("run", "") for step in steps)
+            if runs_gate:
+                gate = [i for i, step in enumerate(steps) if "ensure_checkov" in step.get("run", "")]
+                assert gate and gate[0] < auth[0], f"{name}: job {job_id} installs checkov after the credentials"
+            installs = [i for i, step in enumerate(steps) if "pip install" in step.get("run", "")]
+            assert installs and max(installs) < auth[0], f"{name}: job {job_id} installs packages after the credentials"
+
+
+def test_checkov_requirements_pin_every_package_with_a_hash():
+    from infra.policy import CHECKOV_REQUIREMENTS, CHECKOV_VERSION
+
+    text = CHECKOV_REQUIREMENTS.read_text()
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text)
+    requirements = [entry for entry in entries if re.match(r"^[A-Za-z0-9][\w.-]*==", entry)]
+    assert f"checkov=={CHECKOV_VERSION} " in text
+    assert len(requirements) > 50, "checkov's whole dependency tree is pinned"
+    for entry in requirements:
+        assert "--hash=sha256:" in entry, f"no hash for {entry.splitlines()[0]}"
+    assert not re.search(r"^[A-Za-z0-9][\w.-]*\s*(>=|<=|~=|>|<|$)", text, re.M), "every requirement is pinned with =="
+
+
+@pytest.mark.integration
+def test_the_policy_gate_refuses_to_install_a_requirement_without_its_hash(tmp_path):
+    from infra.errors import UserError
+    from infra.policy import ensure_checkov
+
+    unpinned = tmp_path / "checkov.txt"
+    unpinned.write_text("checkov==3.3.30\n")
+    with pytest.raises(UserError, match=r"could not install checkov 3.3.30 into .* from checkov.txt: Hashes are required in --require-hashes mode"):
+        ensure_checkov(tmp_path / "venv", unpinned)
+    assert not (tmp_path / "venv").exists(), "nothing half-installed is left"
