@@ -5,8 +5,8 @@ The pipeline factory puts each table's tasks in a task group (`<table>.extract` 
 from the 30-day task averages (`infra.stats.task_stats`): within a table the tasks run one after the
 other, tables run side by side, so the estimate is the longest remaining table.
 
-Queries: the run by `dag_run_dag_id_run_id_key` (dag_id, run_id) or, for the latest, `idx_dag_run_dag_id`;
-its task instances by `ti_dag_run` (dag_id, run_id).
+Queries: the run by `dag_run_dag_id_run_id_key` (dag_id, run_id) or, for the latest, a backward scan of
+`idx_dag_run_run_after`; its task instances by `ti_dag_run` (dag_id, run_id).
 """
 
 from __future__ import annotations
@@ -187,10 +187,11 @@ def render(snap: Snapshot):
 
 def follow(snapshots: Iterable[Snapshot], *, watch: bool, console=None) -> int:
     """Show the snapshots (live, refreshing in place, with watch); 1 when the run failed, else 0."""
-    from rich.console import Console
     from rich.live import Live
 
-    console = console or Console()
+    from infra.stats_output import console as make_console
+
+    console = console or make_console()
     last = None
     if watch:
         with Live(console=console, auto_refresh=False, transient=False) as live:

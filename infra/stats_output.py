@@ -124,6 +124,16 @@ def write_plot(report: Report, path: str) -> Path:
     return target
 
 
+def console(out=None):
+    """A rich Console on `out`; wide when not a terminal, so piped tables keep whole task ids."""
+    import sys
+
+    from rich.console import Console
+
+    out = out or sys.stdout
+    return Console(file=out, width=None if out.isatty() else 160)
+
+
 def render(report: Report, fmt: str) -> str | object:
     """The text (json, csv) or the rich renderable (table) for `fmt`."""
     if fmt == "json":

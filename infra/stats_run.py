@@ -43,9 +43,7 @@ def show(report: Report, fmt: str, plot: str | None, out=None) -> None:
     if isinstance(rendered, str):
         out.write(rendered if rendered.endswith("\n") else rendered + "\n")
     else:
-        from rich.console import Console
-
-        Console(file=out).print(rendered)
+        stats_output.console(out).print(rendered)
 
 
 def check_flags(fmt: str, days: int) -> None:
