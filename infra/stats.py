@@ -204,3 +204,29 @@ def collect(conn, env_name: str, *, dag_id: str | None, days: int, with_daily: b
     finally:
         conn.rollback()  # read-only: nothing to commit
     return Report(env_name, days, start, dag_id, rows, days_list)
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_only_grants(role: str, schema: str = "public") -> str:
+    """SQL giving `role` exactly what `stats` and `progress` read: SELECT on READ_TABLES, nothing else.
+
+    The GKE bootstrap (issue 12) runs it as the database owner after every `airflow db migrate`, for the
+    stats IAM database user (`naming.stats_database_user`); it is idempotent. Grants are per table, not
+    `ALTER DEFAULT PRIVILEGES` / all tables: `connection` and `variable` hold credentials, and a table a
+    migration recreates gets its grant back on the next bootstrap. The role's sessions also default to
+    read-only with a statement timeout, so even a hand-typed query cannot write or run away.
+    """
+    r, s = _identifier(role), _identifier(schema)
+    tables = ", ".join(f"{s}.{_identifier(t)}" for t in READ_TABLES)
+    return "\n".join(
+        (
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r};",
+            f"GRANT USAGE ON SCHEMA {s} TO {r};",
+            f"GRANT SELECT ON {tables} TO {r};",
+            f"ALTER ROLE {r} SET default_transaction_read_only = on;",
+            f"ALTER ROLE {r} SET statement_timeout = '{STATEMENT_TIMEOUT_MS}ms';",
+        )
+    )
