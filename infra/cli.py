@@ -126,14 +126,13 @@ def dags_graph(pipeline: str, *, out: str | None) -> int:
     return graph(pipeline, out=out)
 
 
-def stats(env_name: str, *, dag_id: str | None, days: int, fmt: str, plot: str | None) -> int:
-    from infra.stats_run import check_flags, stats as run_stats
+def stats(env_name: str, *, dag_id: str | None, days: int, fmt: str, plot: str | None, image: str | None = None) -> int:
+    from infra.stats_run import stats as run_stats
 
-    check_flags(fmt, days)  # before loading anything or starting a Job
-    return run_stats(load_environment(env_name), dag_id=dag_id, days=days, fmt=fmt, plot=plot)
+    return run_stats(load_environment(env_name), dag_id=dag_id, days=days, fmt=fmt, plot=plot, image=image)
 
 
-def progress(env_name: str, pipeline: str, *, run_id: str | None, watch: bool) -> int:
+def progress(env_name: str, pipeline: str, *, run_id: str | None, watch: bool, image: str | None = None) -> int:
     from infra.stats_run import progress as run_progress
 
-    return run_progress(load_environment(env_name), pipeline, run_id=run_id, watch=watch)
+    return run_progress(load_environment(env_name), pipeline, run_id=run_id, watch=watch, image=image)

@@ -57,3 +57,25 @@ def stack_name(env: Environment) -> str:
 def labels(env: Environment) -> dict[str, str]:
     """Labels for every GCP resource that takes them."""
     return {"managed-by": "airflow-gke-platform", "environment": env.name, **env.labels}
+
+
+# --- The read-only identity of `invoke stats` / `invoke progress` on GKE (never Airflow's own) -------
+
+
+def stats_service_account_id(env: Environment) -> str:
+    """Account id of the stats Google service account (`af-<env>-stats`)."""
+    return name(env, "stats", "service_account")
+
+
+def stats_service_account_email(env: Environment) -> str:
+    return service_account_email(env, "stats")
+
+
+def stats_kubernetes_service_account(env: Environment) -> str:
+    """The Kubernetes service account (in Airflow's namespace) the stats Job runs as; Workload Identity maps it."""
+    return "airflow-stats"
+
+
+def stats_database_user(env: Environment) -> str:
+    """Cloud SQL names an IAM service-account user by its email without `.gserviceaccount.com`."""
+    return stats_service_account_email(env).removesuffix(".gserviceaccount.com")

@@ -189,6 +189,14 @@ class Report:
             data["daily"] = [asdict(day) for day in self.daily]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        """The report a stats Job printed (`as_dict`), back as a Report."""
+        key = "task_id" if data["dag_id"] else "dag_id"
+        rows = [Row(name=r[key], **{k: v for k, v in r.items() if k != key}) for r in data["rows"]]
+        daily = [Day(**d) for d in data["daily"]] if "daily" in data else None
+        return cls(data["environment"], data["days"], datetime.fromisoformat(data["since"]), data["dag_id"], rows, daily)
+
 
 def collect(conn, env_name: str, *, dag_id: str | None, days: int, with_daily: bool, now: datetime | None = None) -> Report:
     """All of `invoke stats` on one read-only transaction of `conn`."""

@@ -53,7 +53,7 @@ def check_flags(fmt: str, days: int) -> None:
         raise UserError(f"--days must be 1 or more, got {days}")
 
 
-def stats(env, *, dag_id: str | None, days: int, fmt: str, plot: str | None) -> int:
+def stats(env, *, dag_id: str | None, days: int, fmt: str, plot: str | None, image: str | None = None) -> int:
     check_flags(fmt, days)
     if env.runtime == "local":
         with local_connection(env) as conn:
@@ -61,12 +61,12 @@ def stats(env, *, dag_id: str | None, days: int, fmt: str, plot: str | None) -> 
     else:
         from infra.stats_job import stats_in_cluster
 
-        report = stats_in_cluster(env, dag_id=dag_id, days=days, with_daily=bool(plot))
+        report = stats_in_cluster(env, dag_id=dag_id, days=days, with_daily=bool(plot), image=image)
     show(report, fmt, plot)
     return 0
 
 
-def progress(env, pipeline: str, *, run_id: str | None, watch: bool, interval: float = 5.0) -> int:
+def progress(env, pipeline: str, *, run_id: str | None, watch: bool, interval: float = 5.0, image: str | None = None) -> int:
     from infra import progress as prog
 
     if env.runtime == "local":
@@ -75,4 +75,4 @@ def progress(env, pipeline: str, *, run_id: str | None, watch: bool, interval: f
             return prog.follow(prog.polled(take, watch, interval), watch=watch)
     from infra.stats_job import progress_in_cluster
 
-    return progress_in_cluster(env, pipeline, run_id=run_id, watch=watch, interval=interval)
+    return progress_in_cluster(env, pipeline, run_id=run_id, watch=watch, interval=interval, image=image)
