@@ -204,8 +204,9 @@ def collect(conn, env_name: str, *, dag_id: str | None, days: int, with_daily: b
     read_only_session(conn)
     try:
         if dag_id:
-            check_dag(conn, dag_id, env_name)
             rows = task_stats(conn, dag_id, start)
+            if not rows:  # unknown, or no runs in the window: only then is the DAG list worth reading
+                check_dag(conn, dag_id, env_name)
         else:
             rows = dag_stats(conn, start)
         days_list = daily(conn, start, dag_id) if with_daily else None

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from xml.sax.saxutils import escape
+from html import escape  # lighter to import than xml.sax.saxutils; SVG text needs the same escaping
 
 from infra.stats import Day, Report
 

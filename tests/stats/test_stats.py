@@ -164,3 +164,15 @@ def test_the_session_is_read_only_with_a_statement_timeout(seeded):
         read_only_session(conn, timeout_ms=50)
         with pytest.raises(psycopg.errors.QueryCanceled):
             conn.execute("SELECT pg_sleep(2)")
+
+
+def test_a_known_dag_without_runs_in_the_window_is_an_empty_report_not_an_error(seeded, register_dag):
+    import psycopg
+
+    import seed
+    from infra.stats import collect
+
+    register_dag(seed.etl_dag("stats_never_ran", ("things",)))
+    with psycopg.connect(seeded.uri) as conn:
+        report = collect(conn, "local", dag_id="stats_never_ran", days=30, with_daily=True)
+    assert report.rows == [] and report.daily == []
