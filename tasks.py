@@ -161,6 +161,43 @@ def k8s_diff(c, env, format="text", out=None, base=None):  # noqa: A002
     cli.guarded(cli.k8s_diff, env, fmt=format, out=out, base=base)
 
 
+
+@task(
+    positional=["env"],
+    help={
+        "env": ENV_HELP,
+        "dag": "one DAG: show its tasks instead of every DAG",
+        "days": "window: DAG runs whose run_after falls in the last N days (default 30)",
+        "format": "table (default), json or csv (exact, unrounded numbers)",
+        "plot": "also write an SVG of the daily p50 and p95 run duration to this .svg file",
+        "image": "GKE environments: the platform image the in-cluster stats Job runs",
+    },
+)
+def stats(c, env, dag=None, days=30, format="table", plot=None, image=None):  # noqa: A002
+    """Run counts, success rate, duration percentiles, queued time and retries from Airflow's metadata."""
+    from infra import cli
+
+    cli.guarded(cli.stats, env, dag_id=dag or None, days=int(days), fmt=format, plot=plot or None, image=image or None)
+
+
+@task(
+    positional=["env", "pipeline"],
+    help={
+        "env": ENV_HELP,
+        "pipeline": "the pipeline's DAG id (its name in dags/pipelines/)",
+        "run": "a run id (default: the latest run)",
+        "watch": "refresh until the run ends; exit non-zero if it failed",
+        "image": "GKE environments: the platform image the in-cluster stats Job runs",
+    },
+)
+def progress(c, env, pipeline, run=None, watch=False, image=None):
+    """Per table of a pipeline run: waiting, running, done, failed, retrying, and the time left."""
+    from infra import cli
+
+    cli.guarded(cli.progress, env, pipeline, run_id=run or None, watch=watch, image=image or None)
+
+
+
 dags = Collection("dags", dags_validate, dags_graph)
 k8s = Collection("k8s", k8s_values, k8s_render, k8s_diff)
-ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags, k8s)
+ns = Collection(synth, policy, plan, deploy, destroy, status, logs, stats, progress, dags, k8s)

@@ -174,3 +174,15 @@ def k8s_diff(env_name: str, *, fmt: str, out: str | None, base: str | None) -> i
     report = cluster_report(env, base)
     emit(report, fmt, out, make_console())
     return 2 if report.has_changes else 0
+
+
+def stats(env_name: str, *, dag_id: str | None, days: int, fmt: str, plot: str | None, image: str | None = None) -> int:
+    from infra.stats_run import stats as run_stats
+
+    return run_stats(load_environment(env_name), dag_id=dag_id, days=days, fmt=fmt, plot=plot, image=image)
+
+
+def progress(env_name: str, pipeline: str, *, run_id: str | None, watch: bool, image: str | None = None) -> int:
+    from infra.stats_run import progress as run_progress
+
+    return run_progress(load_environment(env_name), pipeline, run_id=run_id, watch=watch, image=image)

@@ -160,3 +160,26 @@ def image_repository(env: Environment) -> str:
     """Full image path of the platform image, without tag."""
     assert env.gcp is not None, "images exist only for runtime gke"
     return f"{env.gcp.region}-docker.pkg.dev/{env.gcp.project_id}/{artifact_repository(env)}/airflow"
+
+
+# --- The read-only identity of `invoke stats` / `invoke progress` on GKE (never Airflow's own) -------
+STATS_KUBERNETES_SERVICE_ACCOUNT = "airflow-stats"
+
+
+def stats_service_account_id(env: Environment) -> str:
+    """Account id of the stats Google service account (`af-<env>-stats`)."""
+    return name(env, "stats", "service_account")
+
+
+def stats_service_account_email(env: Environment) -> str:
+    return service_account_email(env, "stats")
+
+
+def stats_kubernetes_service_account(env: Environment) -> str:
+    """The Kubernetes service account (in Airflow's namespace) the stats Job runs as; Workload Identity maps it."""
+    return STATS_KUBERNETES_SERVICE_ACCOUNT
+
+
+def stats_database_user(env: Environment) -> str:
+    """Cloud SQL names an IAM service-account user by its email without `.gserviceaccount.com`."""
+    return stats_service_account_email(env).removesuffix(".gserviceaccount.com")

@@ -117,3 +117,12 @@ class Database(Construct):
             type="CLOUD_IAM_SERVICE_ACCOUNT",
             depends_on=[identity.service_account],
         )
+        # The stats Job's read-only identity; its SELECT grants come from the bootstrap (read_only_grants).
+        self.stats_user = SqlUser(
+            self,
+            "stats-iam-user",
+            name=naming.stats_database_user(config),
+            instance=self.instance.name,
+            type="CLOUD_IAM_SERVICE_ACCOUNT",
+            depends_on=[identity.stats.service_account],
+        )

@@ -5,6 +5,9 @@ that account act as this Google service account, so no key file exists anywhere.
 as the resource allows: object admin on its own task-logs bucket only, secret accessor on its own
 secrets only (the connections by name prefix), Cloud SQL client + instance user for IAM database
 login through the Auth Proxy, and log writer. No basic role (owner/editor/viewer) is granted anywhere.
+
+`StatsIdentity` is a second, read-only identity for the `invoke stats` / `progress` Jobs (Cloud SQL login
+only), so reading the metadata never borrows Airflow's own rights.
 """
 
 from __future__ import annotations
@@ -28,6 +31,43 @@ PROJECT_ROLES = (
 )
 
 
+# The stats identity reads the metadata database and nothing else: IAM login through the connector.
+STATS_PROJECT_ROLES = ("roles/cloudsql.client", "roles/cloudsql.instanceUser")
+
+
+class StatsIdentity(Construct):
+    """The read-only identity of `invoke stats` / `progress` Jobs: its own service account, never Airflow's.
+
+    Its database user gets only SELECT on the tables the queries read (`infra.stats.read_only_grants`,
+    run by the bootstrap); here it gets just enough IAM to log in to Cloud SQL.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, config: Environment) -> None:
+        super().__init__(scope, id_)
+        assert config.gcp is not None
+        project = config.gcp.project_id
+        self.kubernetes_service_account = f"{naming.namespace(config)}/{naming.stats_kubernetes_service_account(config)}"
+        self.service_account = ServiceAccount(
+            self,
+            "service-account",
+            account_id=naming.stats_service_account_id(config),
+            display_name=f"Airflow stats, read-only ({config.name})",
+            description="Runs `invoke stats` Jobs: reads Airflow's metadata database, nothing else.",
+        )
+        self.email = naming.stats_service_account_email(config)
+        self.workload_identity = ServiceAccountIamMember(
+            self,
+            "workload-identity",
+            service_account_id=self.service_account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{self.kubernetes_service_account}]",
+        )
+        for role in STATS_PROJECT_ROLES:
+            ProjectIamMember(
+                self, role.removeprefix("roles/").replace(".", "-"), project=project, role=role, member=self.service_account.member
+            )
+
+
 class AirflowIdentity(Construct):
     """Airflow's Google service account, its Workload Identity binding and its grants."""
 
@@ -44,6 +84,7 @@ class AirflowIdentity(Construct):
         assert config.gcp is not None
         project = config.gcp.project_id
         self.kubernetes_service_account = naming.kubernetes_service_account(config)
+        self.stats = StatsIdentity(self, "stats", config=config)
 
         self.service_account = ServiceAccount(
             self,

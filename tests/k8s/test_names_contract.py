@@ -96,7 +96,9 @@ def test_the_metadata_connection_logs_in_as_the_stacks_iam_user_to_its_database(
     url = urlparse(naming.metadata_connection_url(manifests.env))
     account = stack.one("google_service_account", "iam/airflow")
     project = stack.raw["provider"]["google"][0]["project"]
-    (iam_user,) = [u for u in stack.all("google_sql_user").values() if u["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"]
+    iam_users = {u["name"] for u in stack.all("google_sql_user").values() if u["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"}
+    assert url.username in iam_users
+    (iam_user,) = [u for u in stack.all("google_sql_user").values() if u["name"] == url.username]
     assert url.username == iam_user["name"] == f"{account['account_id']}@{project}.iam"
     assert url.password is None
     assert url.path.lstrip("/") == stack.one("google_sql_database")["name"]

@@ -110,7 +110,7 @@ def test_airflow_database_exists(stack):
 
 
 def test_airflow_service_account_is_an_iam_database_user(stack):
-    user = stack.one("google_sql_user")
+    user = stack.one("google_sql_user", "database/airflow-iam-user")
     env = stack.env
     assert user["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
     # Cloud SQL's name for a service-account user: its email without ".gserviceaccount.com".

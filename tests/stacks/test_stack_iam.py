@@ -19,7 +19,7 @@ def _airflow_grants(stack) -> list[tuple[str, dict]]:
 
 
 def test_airflow_service_account_is_bound_to_its_kubernetes_service_account(stack):
-    binding = stack.one("google_service_account_iam_member")
+    binding = stack.one("google_service_account_iam_member", "iam/workload-identity")
     env = stack.env
     assert binding["role"] == "roles/iam.workloadIdentityUser"
     assert binding["member"] == f"serviceAccount:{env.gcp.project_id}.svc.id.goog[{env.airflow.namespace}/airflow]"
@@ -65,4 +65,4 @@ def test_no_basic_roles_anywhere(stack):
 
 def test_airflow_and_node_service_accounts_are_distinct(stack):
     accounts = {a["account_id"] for a in stack.all("google_service_account").values()}
-    assert accounts == {f"af-{stack.env.name}-airflow", f"af-{stack.env.name}-gke-nodes"}
+    assert accounts == {f"af-{stack.env.name}-airflow", f"af-{stack.env.name}-gke-nodes", f"af-{stack.env.name}-stats"}
