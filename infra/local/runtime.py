@@ -250,7 +250,7 @@ def destroy(env: Environment, purge: bool = False, dry_run: bool = False) -> int
     if SUPERVISOR in names:
         # Only its own group: the components it started are their own sessions, stopped below.
         processes.stop(folder, SUPERVISOR, timeout=10, descendants=False)
-    stopped = [n for n in names if n != SUPERVISOR and processes.stop(folder, n, timeout=20)]
+    stopped = processes.stop_all(folder, [n for n in names if n != SUPERVISOR], timeout=20)
     if postgres.stop(folder):
         stopped.append("postgres")
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")

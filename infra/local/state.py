@@ -11,12 +11,15 @@ import base64
 import os
 import secrets as random
 import shutil
+import string
 import sys
 from pathlib import Path
 
 from infra.airflow_config import AirflowSettings, config_hash, hashed_env, render_env
 from infra.config import ROOT
 from infra.local import processes
+
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
 def airflow_home(folder: Path) -> Path:
@@ -42,7 +45,8 @@ def load_secrets(folder: Path) -> tuple[dict[str, str], bool]:
     passwords = processes.read_json(passwords_file(folder)) or {}
     created = "admin" not in passwords
     if created:
-        passwords["admin"] = random.token_urlsafe(12)
+        # Letters and digits only: a token_urlsafe password can begin with "-" and break copy-paste into a shell.
+        passwords["admin"] = "".join(random.choice(PASSWORD_ALPHABET) for _ in range(16))
         processes.write_json(passwords_file(folder), passwords, mode=0o600)
     return {**values, "admin-password": passwords["admin"]}, created
 
