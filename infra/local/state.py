@@ -15,7 +15,7 @@ import string
 import sys
 from pathlib import Path
 
-from infra.airflow_config import AirflowSettings, config_hash, hashed_env, render_env
+from infra.airflow_config import AirflowSettings, config_hash, hashed_env, render_cfg, render_env
 from infra.config import ROOT
 from infra.local import processes
 
@@ -49,6 +49,16 @@ def load_secrets(folder: Path) -> tuple[dict[str, str], bool]:
         passwords["admin"] = "".join(random.choice(PASSWORD_ALPHABET) for _ in range(16))
         processes.write_json(passwords_file(folder), passwords, mode=0o600)
     return {**values, "admin-password": passwords["admin"]}, created
+
+
+def write_airflow_cfg(settings: AirflowSettings, folder: Path, source: str) -> Path:
+    """`<folder>/airflow/airflow.cfg` showing the platform's settings (Airflow would write its defaults)."""
+    path = airflow_home(folder) / "airflow.cfg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".airflow.cfg.tmp")
+    tmp.write_text(render_cfg(settings, source))
+    tmp.replace(path)
+    return path
 
 
 def process_env(settings: AirflowSettings, folder: Path, secret_values: dict[str, str]) -> dict[str, str]:
