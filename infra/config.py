@@ -531,7 +531,7 @@ def parse_environment(name: str, data: Any, source: str) -> Environment:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: must be a mapping of keys to values, got {type(data).__name__}")
     if "name" in data:
-        raise ConfigError(f"{source}: name: unknown key (the name is the file's name, {name!r})")
+        raise ConfigError(f"{source}: unknown key 'name' (an environment's name is its file's name, {name!r})")
     try:
         return Environment.model_validate({**data, "name": name})
     except ValidationError as exc:
