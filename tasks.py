@@ -116,7 +116,7 @@ def dags_validate(c, path=None):
     cli.guarded(cli.dags_validate, path or None)
 
 
-@task(name="graph", help={"pipeline": "pipeline name or path to its YAML", "out": "output .svg path (a .mmd is written beside it)"})
+@task(name="graph", help={"pipeline": "pipeline name or path to its YAML", "out": "output .svg path (default build/graphs/<name>.svg; a .mmd is written beside it)"})
 def dags_graph(c, pipeline, out=None):
     """Draw a pipeline's table dependency graph as SVG and Mermaid text."""
     from infra import cli

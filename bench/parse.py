@@ -1,6 +1,6 @@
 """Parse time of a 1,000-table pipeline (3,000 tasks): the factory vs the same DAG by hand vs dag-factory 1.1.
 
-Run from the project root:  /work/venv/bin/python bench/parse.py [--runs 7] [--tables 1000]
+Run from the project root, in the project's virtual environment:  python bench/parse.py [--runs 7] [--tables 1000]
 
 Three DAG folders are generated under .cache/bench-parse/ describing the same DAG (same operators
 from platform_dags.etl, same arguments, a task group per table, the same dependencies):
@@ -8,7 +8,7 @@ from platform_dags.etl, same arguments, a task group per table, the same depende
   hand         bench_pipeline.py: a table list and a loop, as a person would write it (the floor);
                like the factory it asks platform_dags.alerts for callbacks (none: no routing here)
   dag-factory  load.py + bench_pipeline.yaml in dag-factory 1.1.0's format, run from a bench-only
-               virtual environment (.cache/bench-dagfactory: /work/venv's packages through a .pth
+               virtual environment (.cache/bench-dagfactory: the running environment's packages through a .pth
                file, plus dag-factory; the project's own environment never gets dag-factory)
 Each measurement is a fresh Python process that imports Airflow, then times Airflow's own
 `DagBag(dag_folder=<the DAG file>)` (what the DAG processor does per file) and checks it holds 3,000

@@ -11,7 +11,6 @@ description is what a user reads when they get it wrong.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -19,11 +18,10 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from infra.errors import ConfigError
+from platform_schema import Document, DocumentError, explain, fail, fail_at, shown_path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Overridable so a team can keep its environment files in a separate config repository (and tests use tmp dirs).
@@ -34,11 +32,6 @@ ENV_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,13}[a-z0-9]$")
 RESOURCE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 LABEL_KEY = r"^[a-z][a-z0-9_-]{0,62}$"
 LABEL_VALUE = r"^[a-z0-9_-]{0,63}$"
-
-
-def fail(message: str) -> PydanticCustomError:
-    """A validation error whose message is shown to the user as is."""
-    return PydanticCustomError("config", "{message}", {"message": message})
 
 
 class StrictModel(BaseModel):
@@ -139,11 +132,7 @@ class Network(StrictModel):
             cidr = getattr(self, key)
             for other_key, other in seen:
                 if cidr.overlaps(other):
-                    raise PydanticCustomError(
-                        "config_at",
-                        "{message}",
-                        {"message": f"{cidr} overlaps {other_key} ({other})", "key": key},
-                    )
+                    raise fail_at(key, f"{cidr} overlaps {other_key} ({other})")
             seen.append((key, cidr))
         return self
 
@@ -196,14 +185,9 @@ class GkeMaintenance(StrictModel):
         # GKE refuses a recurring window with less than 48 h of availability in any 32 days.
         days = len(set(self.days))
         if 4 * days * self.duration_hours < 48:
-            raise PydanticCustomError(
-                "config_at",
-                "{message}",
-                {
-                    "key": "duration_hours",
-                    "message": f"GKE needs >= 48 h of maintenance per 32 days (days x duration_hours >= 12), "
-                    f"got {days} x {self.duration_hours}",
-                },
+            raise fail_at(
+                "duration_hours",
+                f"GKE needs >= 48 h of maintenance per 32 days (days x duration_hours >= 12), got {days} x {self.duration_hours}",
             )
         return self
 
@@ -260,6 +244,15 @@ class DatabaseMaintenance(StrictModel):
     hour: int = Field(default=3, ge=0, le=23, description="Hour (UTC) maintenance may start.")
 
 
+# Set by the platform on every instance (stacks/database.py holds the values and why they never vary);
+# an environment may add flags but not override these. A test holds this list and the construct equal.
+FIXED_DATABASE_FLAGS = frozenset({
+    "cloudsql.iam_authentication", "log_checkpoints", "log_connections", "log_disconnections", "log_lock_waits",
+    "log_temp_files", "log_min_messages", "log_min_error_statement", "log_min_duration_statement", "log_statement",
+    "cloudsql.enable_pgaudit", "pgaudit.log",
+})
+
+
 class Database(StrictModel):
     postgres_version: int = Field(default=17, ge=13, le=18, description="PostgreSQL major version (13-18).")
     tier: str = Field(
@@ -273,8 +266,17 @@ class Database(StrictModel):
     maintenance: DatabaseMaintenance = Field(default_factory=DatabaseMaintenance, description="Maintenance window.")
     deletion_protection: bool = Field(default=True, description="Refuse deletion of the instance.")
     flags: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$")], str] = Field(
-        default_factory=dict, description="Extra PostgreSQL flags (e.g. max_connections), added to the logging flags."
+        default_factory=dict,
+        description="Extra PostgreSQL flags (e.g. max_connections), added to the platform's IAM and logging flags "
+        "(which cannot be overridden).",
     )
+
+    @field_validator("flags")
+    @classmethod
+    def _no_fixed_flags(cls, flags: dict[str, str]) -> dict[str, str]:
+        for key in sorted(FIXED_DATABASE_FLAGS & set(flags)):
+            raise fail_at(key, "fixed by the platform (IAM login and audit logging rely on it), remove it")
+        return flags
 
     @field_validator("tier")
     @classmethod
@@ -304,11 +306,13 @@ class LifecycleRule(StrictModel):
     storage_class: Literal["NEARLINE", "COLDLINE", "ARCHIVE"] = Field(description="Colder class to move to.")
 
 
-DEFAULT_SINKS = [
-    LogSink(name="airflow", filter='resource.type="k8s_container" AND resource.labels.namespace_name="airflow"'),
-    LogSink(name="gke", filter='resource.type=("gke_cluster" OR "k8s_cluster" OR "gke_nodepool")'),
-    LogSink(name="cloudsql", filter='resource.type="cloudsql_database"'),
-]
+def default_sinks(namespace: str = "airflow") -> list[dict[str, str]]:
+    """The sinks an environment gets when it names none: Airflow's namespace, the cluster, Cloud SQL."""
+    return [
+        {"name": "airflow", "filter": f'resource.type="k8s_container" AND resource.labels.namespace_name="{namespace}"'},
+        {"name": "gke", "filter": 'resource.type=("gke_cluster" OR "k8s_cluster" OR "gke_nodepool")'},
+        {"name": "cloudsql", "filter": 'resource.type="cloudsql_database"'},
+    ]
 
 
 class LogArchive(StrictModel):
@@ -337,8 +341,9 @@ class LogArchive(StrictModel):
 
 class Logging(StrictModel):
     sinks: list[LogSink] = Field(
-        default_factory=lambda: list(DEFAULT_SINKS),
-        description="Log sinks; each routes its filter to the archive bucket and to the log bucket.",
+        default_factory=lambda: [LogSink(**sink) for sink in default_sinks()],
+        description="Log sinks; each routes its filter to the archive bucket and to the log bucket. "
+        "The default's airflow sink follows airflow.namespace.",
     )
     archive: LogArchive = Field(default_factory=LogArchive, description="GCS bucket keeping a copy of all routed logs.")
     log_bucket_retention_days: int = Field(
@@ -395,11 +400,7 @@ class DagSource(StrictModel):
     def _ssh_needs_a_key(self) -> DagSource:
         ssh = (self.repo_url or "").startswith(("git@", "ssh://"))
         if ssh and not self.git_conn_id:
-            raise PydanticCustomError(
-                "config_at",
-                "{message}",
-                {"key": "git_conn_id", "message": "an SSH repo_url needs the connection holding its deploy key"},
-            )
+            raise fail_at("git_conn_id", "an SSH repo_url needs the connection holding its deploy key")
         return self
 
 
@@ -469,14 +470,15 @@ class Local(StrictModel):
         default=8974, ge=1024, le=65535, description="Port of the scheduler's own health check server."
     )
 
-    @field_validator("scheduler_health_port")
-    @classmethod
-    def _distinct_ports(cls, value: int, info) -> int:
-        ports = {k: v for k, v in info.data.items() if k.endswith("_port")}
-        for key, port in ports.items():
-            if port == value:
-                raise fail(f"must differ from {key} ({port}), got {value}")
-        return value
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Local:
+        seen: dict[int, str] = {}
+        for key in (name for name in type(self).model_fields if name.endswith("_port")):
+            port = getattr(self, key)
+            if port in seen:
+                raise fail_at(key, f"must differ from {seen[port]} ({port}), got {port}")
+            seen[port] = key
+        return self
 
 
 # --- The cluster side: what the official chart renders ------------------------------------------
@@ -554,107 +556,29 @@ class Environment(StrictModel):
     kubernetes: Kubernetes = Field(default_factory=Kubernetes, description="The cluster side: chart pin, image, resources (runtime gke).")
     local: Local = Field(default_factory=Local, description="Ports and folder of the local runtime (runtime local).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sinks_follow_namespace(cls, data: Any) -> Any:
+        """Without sinks of its own, an environment's airflow sink selects its own namespace."""
+        if not isinstance(data, dict):
+            return data
+        logging, airflow = data.get("logging", {}), data.get("airflow", {})
+        if isinstance(logging, dict) and "sinks" not in logging and isinstance(airflow, dict):
+            namespace = airflow.get("namespace", Airflow.model_fields["namespace"].default)
+            if isinstance(namespace, str):
+                return {**data, "logging": {**logging, "sinks": default_sinks(namespace)}}
+        return data
+
     @model_validator(mode="after")
     def _runtime_sections(self) -> Environment:
         if self.runtime == "gke" and self.gcp is None:
-            raise PydanticCustomError(
-                "config_at", "{message}", {"message": "required for runtime gke", "key": "gcp"}
-            )
+            raise fail_at("gcp", "required for runtime gke")
         if self.runtime == "local" and self.gcp is not None:
-            raise PydanticCustomError(
-                "config_at", "{message}", {"message": "only used with runtime gke, remove it", "key": "gcp"}
-            )
+            raise fail_at("gcp", "only used with runtime gke, remove it")
         return self
 
 
 # --- Loading -------------------------------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    mapping: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _key_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _fields_at(loc: tuple) -> list[str]:
-    """The keys allowed at `loc` (for 'did you mean' on unknown keys)."""
-    model: Any = Environment
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        for candidate in (annotation, *getattr(annotation, "__args__", ())):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                model = candidate
-                break
-            args = getattr(candidate, "__args__", ())
-            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-            if models:
-                model = models[0]
-                break
-        else:
-            return []
-    return [name for name in getattr(model, "model_fields", {}) if name != "name" or model is not Environment]
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _message(error: dict) -> tuple[tuple, str]:
-    loc, kind, ctx = tuple(error["loc"]), error["type"], error.get("ctx") or {}
-    if kind == "config_at":
-        return loc + (ctx["key"],), ctx["message"]
-    if kind == "config":
-        return loc, ctx["message"]
-    if kind == "extra_forbidden":
-        allowed = _fields_at(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return loc, f"unknown key{hint}"
-    if kind == "missing":
-        return loc, "required key is missing"
-    if kind in ("literal_error", "enum"):
-        return loc, f"must be one of {ctx.get('expected')}, got {_show(error['input'])}"
-    if kind == "string_pattern_mismatch":
-        return loc, f"must match {ctx.get('pattern')}, got {_show(error['input'])}"
-    message = error["msg"].removeprefix("Value error, ")
-    message = message[0].lower() + message[1:]
-    return loc, f"{message}, got {_show(error['input'])}"
 
 
 def parse_environment(name: str, data: Any, source: str) -> Environment:
@@ -668,14 +592,11 @@ def parse_environment(name: str, data: Any, source: str) -> Environment:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: must be a mapping of keys to values, got {type(data).__name__}")
     if "name" in data:
-        raise ConfigError(f"{source}: name: unknown key (the name is the file's name, {name!r})")
+        raise ConfigError(f"{source}: unknown key 'name' (an environment's name is its file's name, {name!r})")
     try:
         return Environment.model_validate({**data, "name": name})
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc, message = _message(error)
-            lines.append(f"{source}: {_key_path(loc)}: {message}")
+        lines = [f"{source}: {explain(error, Environment, hidden=('name',)).text}" for error in exc.errors()]
         raise ConfigError("\n".join(dict.fromkeys(lines))) from None
 
 
@@ -690,16 +611,17 @@ def environment_path(name_or_path: str | Path, root: Path | None = None) -> Path
 def load_environment(name_or_path: str | Path, root: Path | None = None) -> Environment:
     """Read and validate one environment; raises ConfigError with one line per problem."""
     path = environment_path(name_or_path, root)
-    source = _display(path)
+    source = shown_path(path)
     if not path.is_file():
         known = ", ".join(list_environments(root or path.parent)) or "none"
         raise ConfigError(f"{source}: no such environment file (known environments: {known})")
     try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}{where}: invalid YAML: {exc.problem or exc.context}") from None
+        doc = Document(path, shown_as=source)
+        data = doc.load()
+    except DocumentError as exc:
+        raise ConfigError(str(exc.problem)) from None
+    if doc.duplicates:
+        raise ConfigError("\n".join(str(problem) for problem in doc.duplicates))
     return parse_environment(path.stem, data, source)
 
 

@@ -20,7 +20,12 @@ import tempfile
 from pathlib import Path
 
 from infra.airflow_config import DAGS_DIR as DAGS
+from infra.config import ROOT
 from infra.errors import UserError
+from platform_schema import shown_path
+
+# Build output, git-ignored (/build/): drawing a graph must not leave the tree dirty for a protected deploy.
+GRAPHS_DIR = ROOT / "build" / "graphs"
 
 # Runs in the child: import the folder like the DAG processor does and print what it found.
 _DAGBAG_SCRIPT = """
@@ -41,12 +46,6 @@ def _factory(folder: Path):
     return factory
 
 
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
 
 def pipeline_files_of(folder: Path) -> list[Path]:
     """Pipeline files of a DAGs folder (`pipelines/*.yaml`), or of a folder of pipeline files."""
@@ -65,7 +64,7 @@ def validate(path: str | None) -> int:
     tables = 0
     for file in pipeline_files_of(folder):
         try:
-            pipeline = factory.load_pipeline(file, shown_as=_shown(file))
+            pipeline = factory.load_pipeline(file, shown_as=shown_path(file))
         except factory.PipelineError as exc:
             problems.extend(str(p) for p in exc.problems)
             continue
@@ -74,7 +73,7 @@ def validate(path: str | None) -> int:
 
     sub = folder / "pipelines" if (folder / "pipelines").is_dir() else folder
     for stray in sorted(sub.glob("*.yml")):
-        problems.append(f"{_shown(stray)}:1:1: ignored: pipeline files must end in .yaml (rename it to {stray.stem}.yaml)")
+        problems.append(f"{shown_path(stray)}:1:1: ignored: pipeline files must end in .yaml (rename it to {stray.stem}.yaml)")
 
     report = _import_folder(folder)
     for file, error in sorted(report["import_errors"].items()):
@@ -83,14 +82,14 @@ def validate(path: str | None) -> int:
         problems.append(_import_error_line(folder, file, error))
     for name, file in declared.items():
         if name not in report["dags"]:
-            problems.append(f"{_shown(file)}:1:1: DAG {name!r} was not built by any DAG file in {_shown(folder)} (is pipelines_loader.py there?)")
+            problems.append(f"{shown_path(file)}:1:1: DAG {name!r} was not built by any DAG file in {shown_path(folder)} (is pipelines_loader.py there?)")
 
     for line in problems:
         print(line)
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"OK: {len(declared)} pipeline(s) ({tables} tables), {len(report['dags'])} DAG(s) imported from {_shown(folder)}, no import errors")
+    print(f"OK: {len(declared)} pipeline(s) ({tables} tables), {len(report['dags'])} DAG(s) imported from {shown_path(folder)}, no import errors")
     return 0
 
 
@@ -111,7 +110,7 @@ def _import_folder(folder: Path) -> dict:
     marker = next((line for line in proc.stdout.splitlines() if line.startswith("@@DAGBAG@@")), None)
     if proc.returncode != 0 or marker is None:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"importing {_shown(folder)} with Airflow's DagBag failed: {last}")
+        raise UserError(f"importing {shown_path(folder)} with Airflow's DagBag failed: {last}")
     return json.loads(marker.removeprefix("@@DAGBAG@@"))
 
 
@@ -122,12 +121,12 @@ def _import_error_line(folder: Path, file: str, error: str) -> str:
     message = lines[-1].strip() if lines else "import error"
     frames = re.findall(r'File "([^"]+)", line (\d+)', error)
     own = [int(n) for f, n in frames if Path(f).resolve() == path.resolve()]
-    where = f"{_shown(path)}:{own[-1]}" if own else _shown(path)
+    where = f"{shown_path(path)}:{own[-1]}" if own else shown_path(path)
     return f"{where}: {message}"
 
 
 def graph(pipeline: str, *, out: str | None = None) -> int:
-    """Write PIPELINE's dependency graph to OUT (default `<name>.svg` here) and a `.mmd` beside it."""
+    """Write PIPELINE's dependency graph to OUT (default build/graphs/<name>.svg, git-ignored) and a `.mmd` beside it."""
     factory = _factory(DAGS)
     from platform_dags.factory.graph import to_mermaid, to_svg
 
@@ -136,12 +135,12 @@ def graph(pipeline: str, *, out: str | None = None) -> int:
         file = DAGS / "pipelines" / f"{pipeline}.yaml"
         if not file.is_file():
             known = ", ".join(p.stem for p in factory.pipeline_files(DAGS / "pipelines")) or "none"
-            raise UserError(f"no pipeline {pipeline!r}: give a name from {_shown(DAGS / 'pipelines')} ({known}) or a path to a .yaml file")
+            raise UserError(f"no pipeline {pipeline!r}: give a name from {shown_path(DAGS / 'pipelines')} ({known}) or a path to a .yaml file")
     try:
-        spec = factory.load_pipeline(file, shown_as=_shown(file))
+        spec = factory.load_pipeline(file, shown_as=shown_path(file))
     except factory.PipelineError as exc:
-        raise UserError(f"{_shown(file)} is invalid; run invoke dags.validate. First problem: {exc.problems[0]}") from None
-    svg = Path(out) if out else Path.cwd() / f"{spec.name}.svg"
+        raise UserError(f"{shown_path(file)} is invalid; run invoke dags.validate. First problem: {exc.problems[0]}") from None
+    svg = Path(out) if out else GRAPHS_DIR / f"{spec.name}.svg"
     if svg.suffix != ".svg":
         raise UserError(f"--out must end in .svg, got {out!r}")
     svg.parent.mkdir(parents=True, exist_ok=True)
@@ -149,5 +148,5 @@ def graph(pipeline: str, *, out: str | None = None) -> int:
     mmd = svg.with_suffix(".mmd")
     mmd.write_text(to_mermaid(spec), encoding="utf-8")
     edges = sum(len(t.depends_on) for t in spec.tables)
-    print(f"wrote {_shown(svg)} and {_shown(mmd)}: {len(spec.tables)} tables, {edges} dependencies")
+    print(f"wrote {shown_path(svg)} and {shown_path(mmd)}: {len(spec.tables)} tables, {edges} dependencies")
     return 0

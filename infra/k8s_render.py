@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from platform_schema import shown_path
 from infra import helm, naming
 from infra.chart_values import chart_values
 from infra.config import ROOT, Environment
@@ -134,10 +135,7 @@ def render(env: Environment, outdir: Path | None = None) -> Rendered:
 
 def report(result: Rendered) -> str:
     """Two lines for the operator: where the manifests are, and what they hold."""
-    try:
-        shown = result.folder.relative_to(Path.cwd())
-    except ValueError:
-        shown = result.folder
+    shown = shown_path(result.folder)
     kinds = ", ".join(f"{n} {kind}" for kind, n in result.counts().items())
     return f"{result.env}: {len(result.objects)} objects written to {shown}/, validated\n  {kinds}"
 

@@ -22,7 +22,7 @@ from typing import Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from infra.config import ROOT
+from platform_schema import shown_path
 from infra.errors import UserError
 
 # Terraform says this when the state moved since a saved plan was made (it then refuses to apply it).
@@ -45,15 +45,8 @@ class Result:
     dry_run: bool = False
 
 
-def display_path(path: Path) -> str:
-    """Paths under the working directory (or the project) are shown relative: shorter, and copy-pastable."""
-    resolved = Path(path).resolve()
-    for base in (Path.cwd().resolve(), ROOT):
-        try:
-            return str(resolved.relative_to(base))
-        except ValueError:
-            continue
-    return str(path)
+# One helper for showing paths (also used by the environment model and the pipeline factory).
+display_path = shown_path
 
 
 class Runner:

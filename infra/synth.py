@@ -24,11 +24,13 @@ from pathlib import Path
 
 from infra import naming
 from infra.config import ROOT, Environment
+from platform_schema import shown_path
+
 HASH_FILE = ".synth-hash"
 STACK_FILE = "cdk.tf.json"
 # Packages whose code shapes the synthesized JSON besides our own sources.
 PACKAGES = ("cdktn", "cdktn-provider-google", "constructs", "jsii")
-SOURCE_DIRS = ("stacks", "infra")
+SOURCE_DIRS = ("stacks", "infra", "platform_schema")
 
 
 @dataclass(frozen=True)
@@ -159,12 +161,6 @@ def synth_environments(
     return results
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
 
 def synth_and_report(envs: list[Environment], *, outdir: Path = ROOT / "cdktf.out") -> int:
     """Synthesize `envs` and print, per stack, its resources by type and where the JSON went."""
@@ -180,5 +176,5 @@ def synth_and_report(envs: list[Environment], *, outdir: Path = ROOT / "cdktf.ou
         for kind, count in result.resource_counts.items():
             table.add_row(kind, str(count))
         console.print(table)
-        console.print(f"  → {_display(result.json_path)}\n")
+        console.print(f"  → {shown_path(result.json_path)}\n")
     return 0

@@ -17,7 +17,6 @@ from constructs import Construct
 
 from infra import naming
 from infra.config import Environment
-from infra.errors import ConfigError
 from stacks.iam import AirflowIdentity
 from stacks.network import Network
 
@@ -40,14 +39,8 @@ FIXED_FLAGS = {
 
 
 def database_flags(config: Environment) -> dict[str, str]:
-    """The fixed flags plus the environment's own; overriding a fixed flag is a configuration error."""
-    for key in config.database.flags:
-        if key in FIXED_FLAGS:
-            raise ConfigError(
-                f"environments/{config.name}.yaml: database.flags.{key}: fixed by the platform "
-                f"({FIXED_FLAGS[key]!r}), remove it"
-            )
-    return {**FIXED_FLAGS, **config.database.flags}
+    """The fixed flags plus the environment's own (the model refuses overrides of these: FIXED_DATABASE_FLAGS)."""
+    return {**config.database.flags, **FIXED_FLAGS}
 
 
 class Database(Construct):

@@ -36,7 +36,7 @@ def test_synth_all_stops_on_a_bad_file_with_its_one_line_error(env_dir):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"error: {env_dir / 'broken.yaml'}: protcted: unknown key (did you mean 'protected'?)",
+        f"error: {env_dir / 'broken.yaml'}: unknown key 'protcted' (did you mean 'protected'?)",
     ]
 
 
@@ -225,3 +225,25 @@ def test_terraform_printing_nothing_where_json_was_expected_is_one_line(synthesi
     assert last_line(result) == (
         "error: `terraform show -json` printed nothing where JSON was expected (in cdktf.out/stacks/dev): run it there by hand to see why"
     )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"runtime: gke\n\0\0\0\x89PNG\r\n", bytes(range(256)) * 8, b"runtime: local\nlabels: {team: caf\xe9}\n"],
+    ids=["nul_bytes", "binary_garbage", "not_utf8"],
+)
+def test_an_environment_file_that_is_not_text_is_one_line(env_dir, content):
+    (env_dir / "broken.yaml").write_bytes(content)
+    result = run_invoke("synth", "broken", env_dir=env_dir)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {env_dir / 'broken.yaml'}:")
+    assert line.endswith("not a text file (binary data or not UTF-8): save it as UTF-8 YAML text")
+
+
+def test_local_ports_that_collide_are_refused_when_the_file_loads(env_dir):
+    (env_dir / "mine.yaml").write_text("runtime: local\nlocal: {postgres_port: 8080, api_port: 8080}\n")
+    result = run_invoke("deploy", "mine", "--dry-run", env_dir=env_dir)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {env_dir / 'mine.yaml'}: local.api_port: must differ from postgres_port (8080), got 8080"

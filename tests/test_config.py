@@ -60,12 +60,12 @@ BAD_FILES = [
     (
         "typo_top_level_key",
         GCP + "protcted: true\n",
-        "protcted: unknown key (did you mean 'protected'?)",
+        "unknown key 'protcted' (did you mean 'protected'?)",
     ),
     (
         "typo_nested_key",
         GCP + "gke: {node_pool: []}\n",
-        "gke.node_pool: unknown key (did you mean 'node_pools'?)",
+        "gke: unknown key 'node_pool' (did you mean 'node_pools'?)",
     ),
     (
         "overlapping_cidrs",
@@ -100,12 +100,12 @@ BAD_FILES = [
     (
         "wrong_type",
         GCP + "gke: {node_pools: [{name: a, max_nodes: lots}]}\n",
-        "gke.node_pools[0].max_nodes: input should be a valid integer, unable to parse string as an integer, got 'lots'",
+        "gke.node_pools[0].max_nodes: expected an integer, got 'lots'",
     ),
     (
         "missing_runtime",
         "protected: true\n",
-        "runtime: required key is missing",
+        "missing required key 'runtime'",
     ),
     (
         "missing_gcp_for_gke",
@@ -115,7 +115,7 @@ BAD_FILES = [
     (
         "missing_required_nested_key",
         "runtime: gke\ngcp: {project_id: acme-airflow-test, region: europe-west1, zones: [europe-west1-b]}\n",
-        "gcp.state_bucket: required key is missing",
+        "gcp: missing required key 'state_bucket'",
     ),
     (
         "zone_outside_region",
@@ -130,7 +130,7 @@ BAD_FILES = [
     (
         "unknown_release_channel",
         GCP + "gke: {release_channel: BETA}\n",
-        "gke.release_channel: must be one of 'RAPID', 'REGULAR' or 'STABLE', got 'BETA'",
+        "gke.release_channel: must be 'RAPID', 'REGULAR' or 'STABLE', got 'BETA'",
     ),
     (
         "control_plane_not_28",
@@ -160,7 +160,7 @@ BAD_FILES = [
     (
         "bad_executor",
         GCP + "airflow: {executor: SequentialExecutor}\n",
-        "airflow.executor: must be one of 'LocalExecutor', 'KubernetesExecutor' or 'CeleryExecutor', got 'SequentialExecutor'",
+        "airflow.executor: must be 'LocalExecutor', 'KubernetesExecutor' or 'CeleryExecutor', got 'SequentialExecutor'",
     ),
     (
         "bad_slack_channel",
@@ -192,6 +192,26 @@ BAD_FILES = [
         "runtime: local\nlocal: {api_port: 8080, scheduler_health_port: 8080}\n",
         "local.scheduler_health_port: must differ from api_port (8080), got 8080",
     ),
+    (
+        "local_postgres_port_clashes_with_api_port",
+        "runtime: local\nlocal: {postgres_port: 8080, api_port: 8080}\n",
+        "local.api_port: must differ from postgres_port (8080), got 8080",
+    ),
+    (
+        "overrides_a_fixed_database_flag",
+        GCP + "database: {flags: {max_connections: '400', log_connections: 'off'}}\n",
+        "database.flags.log_connections: fixed by the platform (IAM login and audit logging rely on it), remove it",
+    ),
+    (
+        "nul_bytes",
+        GCP + "labels: {team: data\0}\n",
+        None,  # position-based: checked below
+    ),
+    (
+        "control_character",
+        GCP + "labels: {team: data\x07}\n",
+        None,  # position-based: checked below
+    ),
 ]
 
 
@@ -207,12 +227,45 @@ def test_bad_environment_file_gets_one_line(tmp_path, case, body, expected):
 
 def test_duplicate_yaml_key_names_its_line(tmp_path):
     path = write_env(tmp_path, "dupe", GCP + "protected: true\nprotected: false\n")
-    assert error_of(path) == f"{path}:4:1: invalid YAML: duplicate key 'protected'"
+    assert error_of(path) == f"{path}:4:1: key 'protected' is given twice (first on line 3)"
+
+
+NOT_TEXT = "not a text file (binary data or not UTF-8): save it as UTF-8 YAML text"
+
+
+@pytest.mark.parametrize(
+    "content,where",
+    [
+        (GCP.encode() + b"labels: {team: data\0}\n", "3:20"),  # a NUL byte
+        (b"runtime: local\nlabels: {team: caf\xe9}\n", "2:19"),  # Latin-1, not UTF-8
+        (bytes(range(256)) * 4, "1:1"),  # binary garbage
+        (b"runtime: local\nlabels: {team: a\x07}\n", "2:17"),  # a control character YAML refuses
+    ],
+    ids=["nul", "latin1", "binary", "control_character"],
+)
+def test_file_that_is_not_text_is_one_line_at_its_position(tmp_path, content, where):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(content)
+    message = error_of(path)
+    assert message.startswith(f"{path}:{where}: {NOT_TEXT}"), message
+    assert "\n" not in message
+
+
+def test_default_airflow_log_sink_selects_the_environments_namespace(tmp_path):
+    env = load_environment(write_env(tmp_path, "ns", GCP + "airflow: {namespace: data-airflow}\n"))
+    (sink,) = [sink for sink in env.logging.sinks if sink.name == "airflow"]
+    assert 'resource.labels.namespace_name="data-airflow"' in sink.filter
+
+
+def test_sinks_given_in_the_file_are_kept_as_written(tmp_path):
+    body = GCP + "airflow: {namespace: other}\nlogging: {sinks: [{name: mine, filter: 'severity>=ERROR'}]}\n"
+    env = load_environment(write_env(tmp_path, "own", body))
+    assert [(s.name, s.filter) for s in env.logging.sinks] == [("mine", "severity>=ERROR")]
 
 
 def test_invalid_yaml_names_line_and_column(tmp_path):
     path = write_env(tmp_path, "syntax", "runtime: gke\ngke: {node_pools: [\n")
-    assert error_of(path).startswith(f"{path}:3:1: invalid YAML: ")
+    assert error_of(path).startswith(f"{path}:3:1: YAML syntax error: ")
 
 
 def test_empty_file_says_what_it_needs(tmp_path):

@@ -41,19 +41,21 @@ class _Deferred:
         from airflow.sdk import BaseHook
         from airflow.sdk.exceptions import AirflowNotFoundException
 
+        if self._notifier is None:
+            from platform_dags import notifiers
+
+            self._notifier = getattr(notifiers, self.factory)(**self.kwargs)
+        if not self._notifier.sends(context):
+            return  # e.g. the run-start message from any task but the first: no connection needed
         try:
             # Checked first: Airflow's notifiers log a missing connection as an error with a traceback.
             for key, value in self.kwargs.items():
                 if key.endswith("_conn_id"):
                     BaseHook.get_connection(value)
-            if self._notifier is None:
-                from platform_dags import notifiers
-
-                self._notifier = getattr(notifiers, self.factory)(**self.kwargs)
             self._notifier(context)
         except AirflowNotFoundException as missing:
             # Routing names a connection this environment does not have (e.g. local without Slack):
-            # one line in the task log, not a traceback per task.
+            # one line when a message is lost (the run's start, its summary, a failure), not one per task.
             import logging
 
             logging.getLogger(__name__).warning("alert not sent (%s): %s", self.factory, missing)

@@ -61,6 +61,14 @@ def _hook(conn_id: str):
     return BaseHook.get_connection(conn_id).get_hook()
 
 
+def _has_fast_executemany(hook) -> bool:
+    """Whether `fast_executemany` means something to the hook's driver: psycopg2's execute_values
+    (and pyodbc's flag) do; psycopg 3 pipelines executemany anyway and the hook warns on every task."""
+    from airflow.providers.postgres.hooks import postgres
+
+    return not (isinstance(hook, postgres.PostgresHook) and postgres.USE_PSYCOPG3)
+
+
 def _split(relation: str) -> tuple[str, str]:
     schema, _, table = relation.rpartition(".")
     return schema or "public", table
@@ -156,7 +164,7 @@ class ExtractOperator(BaseOperator):
                 target_fields=columns,
                 commit_every=self.batch_size,
                 executemany=True,
-                fast_executemany=True,
+                fast_executemany=_has_fast_executemany(destination),
             )
             cursor.close()
         self.log.info("Extracted %d rows in %d batches into %s", counter["rows"], counter["batches"], staging)

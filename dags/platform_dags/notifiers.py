@@ -77,6 +77,10 @@ class _Untemplated:
 
     template_fields = ()
 
+    def sends(self, context: Any) -> bool:
+        """Whether this event has a message at all; a notifier with nothing to say needs no connection."""
+        return True
+
     def render_template_fields(self, context, jinja_env=None) -> None:
         # Also avoids dag.test() handing DAG callbacks a SerializedDAG, which has no template env.
         return None
@@ -126,6 +130,10 @@ class PipelineSlackNotifier(_Untemplated, SlackWebhookNotifier):
         self.kind = kind
         self.pipeline = pipeline
         self.channel = channel
+
+    def sends(self, context: Any) -> bool:
+        """Whether this event has a message at all (only the run's first task announces the run)."""
+        return self.kind != "start" or self._start_text(context) is not None
 
     def notify(self, context: Any) -> None:
         text = getattr(self, f"_{self.kind}_text")(context)

@@ -126,9 +126,12 @@ def signal_group(record: Record, sig: int) -> None:
             pass
 
 
-def stop_record(record: Record, timeout: float = 20, descendants: bool = True) -> None:
-    """SIGTERM the group (SIGCONT too, a frozen process cannot exit), then SIGKILL what is left."""
-    procs = members(record, descendants)
+def stop_records(records: list[Record], timeout: float = 20, descendants: bool = True) -> None:
+    """SIGTERM every group at once (SIGCONT too, a frozen process cannot exit), then SIGKILL what is left.
+
+    All at once: the wait is the slowest component's, not the sum of every component's.
+    """
+    procs = [process for record in records for process in members(record, descendants)]
     for sig in (signal.SIGTERM, signal.SIGCONT):
         for process in procs:
             try:
@@ -136,7 +139,7 @@ def stop_record(record: Record, timeout: float = 20, descendants: bool = True) -
             except psutil.Error:
                 pass
     _, left = psutil.wait_procs(procs, timeout=timeout)
-    for process in left + members(record, descendants):
+    for process in left + [p for record in records for p in members(record, descendants)]:
         try:
             process.kill()
         except psutil.Error:
@@ -144,15 +147,23 @@ def stop_record(record: Record, timeout: float = 20, descendants: bool = True) -
     psutil.wait_procs(left, timeout=5)
 
 
+def stop_record(record: Record, timeout: float = 20, descendants: bool = True) -> None:
+    stop_records([record], timeout, descendants)
+
+
+def stop_all(folder: Path, names: list[str], timeout: float = 20, descendants: bool = True) -> list[str]:
+    """Stop components by their records, together; the names of those that were running."""
+    records = {name: record for name in names if (record := read(folder, name)) is not None}
+    running = [name for name, record in records.items() if members(record, descendants)]
+    stop_records(list(records.values()), timeout, descendants)
+    for name in records:
+        remove(folder, name)
+    return running
+
+
 def stop(folder: Path, name: str, timeout: float = 20, descendants: bool = True) -> bool:
     """Stop a component by its record; True when something was running."""
-    record = read(folder, name)
-    if record is None:
-        return False
-    running = bool(members(record, descendants))
-    stop_record(record, timeout, descendants)
-    remove(folder, name)
-    return running
+    return bool(stop_all(folder, [name], timeout, descendants))
 
 
 def remove(folder: Path, name: str) -> None:

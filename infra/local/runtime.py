@@ -21,9 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.airflow_config import AirflowSettings, build, local_folder
-from infra.config import ROOT, Environment
+from infra.config import ROOT, Environment, environment_path
 from infra.errors import UserError
 from infra.local import health, postgres, processes, state, supervisor
+from platform_schema import shown_path
 
 MIN_FREE_BYTES = 1 << 30
 READY_TIMEOUT = 240.0
@@ -198,6 +199,7 @@ def deploy(env: Environment, dry_run: bool = False, ready_timeout: float = READY
         out["note"] = ("started" if fresh else "already running") + (f", created {', '.join(created)}" if created else "")
     secret_values, new_password = state.load_secrets(folder, settings)
     settings_env = state.process_env(settings, folder, secret_values)
+    state.write_airflow_cfg(settings, folder, shown_path(environment_path(env.name)))
     with step("Metadata schema") as out:
         out["note"] = _schema(env, folder, settings_env)
     spec = {**state.build_spec(settings, settings_env, _enabled(env)), "postgres_port": env.local.postgres_port}
@@ -250,7 +252,7 @@ def destroy(env: Environment, purge: bool = False, dry_run: bool = False) -> int
     if SUPERVISOR in names:
         # Only its own group: the components it started are their own sessions, stopped below.
         processes.stop(folder, SUPERVISOR, timeout=10, descendants=False)
-    stopped = [n for n in names if n != SUPERVISOR and processes.stop(folder, n, timeout=20)]
+    stopped = processes.stop_all(folder, [n for n in names if n != SUPERVISOR], timeout=20)
     if postgres.stop(folder):
         stopped.append("postgres")
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import secrets as random
 import shutil
+import string
 import sys
 from pathlib import Path
 
-from infra.airflow_config import SECRET_PURPOSES, AirflowSettings, config_hash, hashed_env, render_env
+from infra.airflow_config import SECRET_PURPOSES, AirflowSettings, config_hash, hashed_env, render_cfg, render_env
 from infra.config import ROOT
 from infra import secret_values
 from infra.local import processes
+
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
 def airflow_home(folder: Path) -> Path:
@@ -55,9 +58,20 @@ def load_secrets(folder: Path, settings: AirflowSettings) -> tuple[dict[str, str
     passwords = processes.read_json(passwords_file(folder)) or {}
     created = "admin" not in passwords
     if created:
-        passwords["admin"] = random.token_urlsafe(12)
+        # Letters and digits only: a token_urlsafe password can begin with "-" and break copy-paste into a shell.
+        passwords["admin"] = "".join(random.choice(PASSWORD_ALPHABET) for _ in range(16))
         processes.write_json(passwords_file(folder), passwords, mode=0o600)
     return {**values, ADMIN_PASSWORD: passwords["admin"]}, created
+
+
+def write_airflow_cfg(settings: AirflowSettings, folder: Path, source: str) -> Path:
+    """`<folder>/airflow/airflow.cfg` showing the platform's settings (Airflow would write its defaults)."""
+    path = airflow_home(folder) / "airflow.cfg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".airflow.cfg.tmp")
+    tmp.write_text(render_cfg(settings, source))
+    tmp.replace(path)
+    return path
 
 
 def process_env(settings: AirflowSettings, folder: Path, secret_values: dict[str, str]) -> dict[str, str]:

@@ -146,7 +146,7 @@ class Supervisor:
                 watched.last_restart = previous.get("last_restart")
                 self.watched[name] = watched
                 if not processes.alive(watched.record):
-                    self._start(watched, "not running")
+                    self._start(watched, "it was not running")
                 elif watched.record.config_hash != component["hash"]:
                     self._restart(watched, "config changed", count=False)
                 else:

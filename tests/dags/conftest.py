@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
+
+import platform_schema
+
+# Child processes (the DagBag import of `invoke dags.validate`) import platform_schema like Airflow
+# does: as an installed package. An editable install made before the package existed does not list
+# it, so give children this checkout's copy alone (a symlink), never the whole project (infra/ must
+# stay out of the DAGs' reach).
+_SHARED = Path(tempfile.mkdtemp(prefix="platform-schema-path-"))
+atexit.register(shutil.rmtree, _SHARED, ignore_errors=True)
+(_SHARED / "platform_schema").symlink_to(Path(platform_schema.__file__).parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_SHARED), os.environ.get("PYTHONPATH")]))
 
 from platform_dags.sample_data import load_sample_source
 

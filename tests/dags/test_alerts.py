@@ -18,13 +18,13 @@ def run_with_databases(etl_databases, run_dag):
     return run_dag
 
 
-def pipeline(dag_id: str, tables: dict[str, str | None], *, slack: bool = True, pagerduty: bool = True):
+def pipeline(dag_id: str, tables: dict[str, str | None], *, slack: bool = True, pagerduty: bool = True, slack_conn_id: str = "slack_test"):
     """A two-step-per-table pipeline wired with ``pipeline_callbacks`` the way the factory wires it."""
     from airflow.sdk import DAG, TaskGroup
 
     callbacks = pipeline_callbacks(
         dag_id,
-        slack_conn_id="slack_test",
+        slack_conn_id=slack_conn_id,
         slack_channel="#etl" if slack else None,
         pagerduty_conn_id="pagerduty_{service}",
         pagerduty_service="test" if pagerduty else None,
@@ -146,3 +146,13 @@ def test_routing_to_a_missing_connection_is_one_warning_not_an_error(airflow_db,
     assert [(r.levelname, r.getMessage()) for r in problems] == [
         ("WARNING", "alert not sent (PipelineSlackNotifier): The conn_id `slack_nowhere` isn't defined")
     ]
+
+
+def test_a_run_routed_to_a_missing_slack_connection_says_so_per_lost_message_not_per_task(run_with_databases, caplog):
+    """Six tasks, no Slack connection: the run's start and its summary are lost, and each says so once."""
+    dag = pipeline("alerts_unrouted", {"groups": None, "members": None}, pagerduty=False, slack_conn_id="slack_nowhere")
+    with caplog.at_level("WARNING"):
+        run = run_with_databases(dag)
+    assert str(run.state) == "success"
+    lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("alert not sent")]
+    assert lost == ["alert not sent (PipelineSlackNotifier): The conn_id `slack_nowhere` isn't defined"] * 2, lost

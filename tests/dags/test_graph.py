@@ -64,12 +64,6 @@ def test_mermaid_text_beside_the_svg_has_every_edge(shipped, tmp_path):
     assert edges == {f"t_{dep} --> t_{t.name}" for t in pipeline.tables for dep in t.depends_on}
 
 
-def test_graph_by_name_writes_name_svg_in_the_working_directory(shipped, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert dagtools.graph(shipped.stem) == 0
-    assert (tmp_path / f"{shipped.stem}.svg").is_file() and (tmp_path / f"{shipped.stem}.mmd").is_file()
-
-
 def test_unknown_pipeline_is_one_line_naming_the_known_ones():
     with pytest.raises(UserError) as info:
         dagtools.graph("no_such_pipeline")
@@ -91,3 +85,21 @@ def test_invoke_dags_graph_from_the_command_line(shipped, tmp_path):
     bad = subprocess.run([str(Path(sys.executable).parent / "invoke"), "dags.graph", "nope"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("error: no pipeline 'nope'") and "Traceback" not in bad.stderr
+
+
+def test_default_output_is_git_ignored_build_output(shipped):
+    # A protected deploy refuses a dirty tree: drawing a graph must not make one.
+    svg = dagtools.GRAPHS_DIR / f"{shipped.stem}.svg"
+    existed = {p: p.exists() for p in (svg, svg.with_suffix(".mmd"))}
+    try:
+        assert dagtools.graph(shipped.stem) == 0
+        assert svg.is_file() and svg.with_suffix(".mmd").is_file()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "--", str(dagtools.GRAPHS_DIR)],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )
+        assert status.stdout == ""
+    finally:
+        for path, was_there in existed.items():
+            if not was_there:
+                path.unlink(missing_ok=True)

@@ -45,8 +45,14 @@ def test_deploy_redeploy_and_destroy_leave_nothing_behind(tmp_path, capsys):
         assert platform.deploy() == 0
         out = capsys.readouterr().out
         assert f"Airflow: http://127.0.0.1:{platform.env.local.api_port}   login: admin / " in out
+        password = out.split("login: admin / ", 1)[1].split()[0]
+        assert password.isalnum() and len(password) >= 16  # copy-pastes into any shell (never starts with "-")
         pids = {name: platform.pid(name) for name in COMPONENTS}
         assert all(pids.values()), pids
+        # The airflow.cfg a person opens shows what runs, not Airflow's SQLite default; no secret in it.
+        cfg = (platform.folder / "airflow" / "airflow.cfg").read_text()
+        assert "\nsql_alchemy_conn = postgresql" in cfg and "sqlite" not in cfg and password not in cfg
+        assert "(not running)" not in (platform.folder / "logs" / "supervisor.log").read_text()
 
         assert runtime.status(platform.env) == 0
         table = capsys.readouterr().out

@@ -6,11 +6,8 @@ are built with the builder's own `Probe`/`Exec`/`HttpGet` and written into the s
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

@@ -54,19 +54,39 @@ def test_the_backend_flag_is_part_of_the_cache_key(tmp_path, envs):
     assert '"backend"' in result.json_path.read_text()
 
 
-def test_a_failing_synth_leaves_the_previous_output_untouched(tmp_path, envs):
+def test_a_failing_synth_leaves_the_previous_output_untouched(tmp_path, envs, monkeypatch):
+    import stacks.app
+
     folder, (dev, qa) = envs
     outdir = tmp_path / "cdktf.out"
     synth_environments([dev, qa], outdir, backend=False)
     before = _snapshot(outdir)
-    bad = copy_environment(
-        "qa", "qa", folder, edit=lambda text: text.replace("database:\n", 'database:\n  flags: {log_connections: "off"}\n')
-    )
+    real = stacks.app.synth
+
+    def fails_after_the_first_stack(environments, staging, *, backend):
+        real(environments[:1], staging, backend=backend)  # something is written, then synthesis breaks
+        raise RuntimeError("synthesis failed")
+
+    monkeypatch.setattr(stacks.app, "synth", fails_after_the_first_stack)
     changed_dev = copy_environment("dev", "dev", folder, edit=lambda text: text.replace("max_nodes: 3", "max_nodes: 4"))
-    with pytest.raises(ConfigError, match=r"database\.flags\.log_connections: fixed by the platform"):
-        synth_environments([changed_dev, bad], outdir, backend=False)
+    changed_qa = copy_environment("qa", "qa", folder, edit=lambda text: text.replace("max_nodes: 6", "max_nodes: 7"))
+    with pytest.raises(RuntimeError, match="synthesis failed"):
+        synth_environments([changed_dev, changed_qa], outdir, backend=False)
     assert _snapshot(outdir) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "environments"]
+
+
+def test_an_override_of_a_fixed_database_flag_is_refused_when_the_file_loads(tmp_path, envs):
+    folder, _ = envs
+    with pytest.raises(ConfigError, match=r"qa\.yaml: database\.flags\.log_connections: fixed by the platform"):
+        copy_environment("qa", "qa", folder, edit=lambda t: t.replace("database:\n", 'database:\n  flags: {log_connections: "off"}\n'))
+
+
+def test_the_model_refuses_exactly_the_flags_the_construct_fixes():
+    from infra.config import FIXED_DATABASE_FLAGS
+    from stacks.database import FIXED_FLAGS
+
+    assert FIXED_DATABASE_FLAGS == set(FIXED_FLAGS)
 
 
 def test_report_shows_resources_by_type_and_where_the_json_went(tmp_path, envs, capsys):

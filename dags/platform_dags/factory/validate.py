@@ -1,6 +1,7 @@
 """Validate a pipeline file before any DAG is built: every problem, each at its line and column.
 
-Two passes over one load: the pydantic model checks each value (types, unknown keys, modes, names),
+Two passes over one load: the pydantic model checks each value (types, unknown keys, modes, names;
+worded by `platform_schema.explain`, as for environment files),
 then whole-file checks run on the raw data (so both kinds are reported together): the file name as
 DAG id, the schedule, duplicate tables, unknown dependencies and dependency cycles.
 Everything here is linear in the number of tables; nothing is cached between parses.
@@ -10,30 +11,18 @@ from __future__ import annotations
 
 import difflib
 import gc
-import types
-import typing
+import graphlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from platform_dags.factory.source import Document, PipelineError, Problem
+from platform_dags.factory.source import Document, DocumentError, PipelineError, Problem
+from platform_schema import explain
 from platform_dags.factory.spec import AIRFLOW_KEY, Pipeline
 
 # Airflow's presets besides cron aliases; cron aliases come from Airflow itself (below).
 _SPECIAL_PRESETS = ("@once", "@continuous")
-
-_TYPE_WORDS = {
-    "int_type": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "list_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "date_type": "a date like 2024-01-01",
-}
 
 
 def load_pipeline(path: Path, *, text: str | None = None, shown_as: str | None = None) -> Pipeline:
@@ -46,13 +35,15 @@ def load_pipeline(path: Path, *, text: str | None = None, shown_as: str | None =
     gc.disable()
     try:
         return _load(path, text, shown_as)
+    except DocumentError as exc:
+        raise PipelineError([exc.problem]) from None
     finally:
         if paused:
             gc.enable()
 
 
 def _load(path: Path, text: str | None, shown_as: str | None) -> Pipeline:
-    doc = Document(path, path.read_text(encoding="utf-8") if text is None else text, shown_as)
+    doc = Document(path, text, shown_as)
     data = doc.load()
     if not isinstance(data, dict):
         raise PipelineError([doc.problem((), "a pipeline file is a mapping with keys name, schedule, owner, tables, ...")])
@@ -61,71 +52,13 @@ def _load(path: Path, text: str | None, shown_as: str | None) -> Pipeline:
     try:
         pipeline = Pipeline.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_from_pydantic(doc, error) for error in exc.errors())
+        for error in exc.errors():
+            loc, message, at_key = explain(error, Pipeline)
+            problems.append(doc.problem(loc, message, at_key=at_key))
     problems.extend(_whole_file_checks(doc, path.stem, data))
-    if problems:
+    if problems or pipeline is None:
         raise PipelineError(sorted(set(problems)))
-    assert pipeline is not None
     return pipeline if pipeline.name else pipeline.model_copy(update={"name": path.stem})
-
-
-def _where(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _got(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    return repr(value)
-
-
-def _from_pydantic(doc: Document, error: dict) -> Problem:
-    loc, kind, value = tuple(error["loc"]), error["type"], error.get("input")
-    where = _where(loc[:-1]) if kind in ("extra_forbidden", "missing") else _where(loc)
-    prefix = f"{where}: " if where else ""
-    if kind == "extra_forbidden":
-        allowed = _keys_at(loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known keys: {', '.join(allowed)})"
-        return doc.problem(loc, f"{prefix}unknown key {loc[-1]!r}{suggestion}", at_key=True)
-    if kind == "missing":
-        return doc.problem(loc[:-1], f"{prefix}missing required key {loc[-1]!r}")
-    if kind in _TYPE_WORDS:
-        return doc.problem(loc, f"{prefix}expected {_TYPE_WORDS[kind]}, got {_got(value)}")
-    if kind == "literal_error":
-        return doc.problem(loc, f"{prefix}must be {error['ctx']['expected']}, got {_got(value)}")
-    if kind in ("too_short", "string_too_short"):
-        return doc.problem(loc, f"{prefix}must not be empty")
-    if kind == "string_pattern_mismatch":
-        return doc.problem(loc, f"{prefix}{_got(value)} does not match {error['ctx']['pattern']}")
-    message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-    return doc.problem(loc, f"{prefix}{message}")
-
-
-def _keys_at(loc: tuple) -> list[str]:
-    """The keys the model allows at `loc`, for did-you-mean hints."""
-    model: Any = Pipeline
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        model = _unwrap(model.model_fields[part].annotation)
-    return list(model.model_fields)
-
-
-def _unwrap(annotation: Any) -> Any:
-    while not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if not args or isinstance(annotation, types.UnionType) and len(args) > 1:
-            return annotation
-        annotation = args[0]
-    return annotation
 
 
 def _whole_file_checks(doc: Document, stem: str, data: dict) -> list[Problem]:
@@ -201,40 +134,23 @@ def _table_checks(doc: Document, tables: list) -> list[Problem]:
 
 
 def find_cycles(upstreams: dict[str, list[tuple[str, Any]]]) -> list[tuple[list[str], Any]]:
-    """Dependency cycles, each once, in run order (`a -> b`: b depends on a), with the entry closing it.
+    """Dependency cycles in run order (`a -> b`: b depends on a), each with the entry closing it.
 
-    Iterative depth-first search (a 1,000-table chain must not hit Python's recursion limit); a cycle
-    is named starting from the table that comes first in the file, so messages are stable.
+    `graphlib` finds one cycle at a time; dropping the edge it reported and asking again finds the
+    next. A cycle is named starting from the table that comes first in the file, so messages are stable.
     """
     order = {name: n for n, name in enumerate(upstreams)}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    found: dict[frozenset, tuple[list[str], Any]] = {}
-    for start in upstreams:
-        if start in state:
-            continue
-        path: list[str] = [start]
-        iters = [iter(upstreams[start])]
-        state[start] = 1
-        while iters:
-            step = next(iters[-1], None)
-            if step is None:
-                state[path.pop()] = 2
-                iters.pop()
-                continue
-            dep, _ = step
-            if state.get(dep) == 1:  # back edge: path[k:] depends around to dep
-                loop = path[path.index(dep):]  # each depends on the next, last depends on dep
-                run_order = list(reversed(loop))  # dep ... runs before the one that depends on it
-                k = min(range(len(run_order)), key=lambda n: order[run_order[n]])
-                run_order = run_order[k:] + run_order[:k]
-                key = frozenset(run_order)
-                if key not in found:
-                    # point at the depends_on entry of the second table naming the first
-                    second, first = run_order[1 % len(run_order)], run_order[0]
-                    loc = next(loc for d, loc in upstreams[second] if d == first)
-                    found[key] = (run_order + [run_order[0]], loc)
-            elif dep not in state:
-                state[dep] = 1
-                path.append(dep)
-                iters.append(iter(upstreams[dep]))
-    return list(found.values())
+    graph = {name: {dep for dep, _ in deps} for name, deps in upstreams.items()}
+    found: list[tuple[list[str], Any]] = []
+    while True:
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+            return found
+        except graphlib.CycleError as exc:
+            loop = exc.args[1][:-1]  # each runs before the next (graph values are upstreams)
+        k = min(range(len(loop)), key=lambda n: order[loop[n]])
+        run_order = loop[k:] + loop[:k]
+        # point at the depends_on entry of the second table naming the first
+        first, second = run_order[0], run_order[1 % len(run_order)]
+        found.append((run_order + [first], next(loc for d, loc in upstreams[second] if d == first)))
+        graph[second].discard(first)
