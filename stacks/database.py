@@ -24,6 +24,11 @@ from stacks.network import Network
 # The database Airflow's metadata lives in; the deploy task and the chart values use the same name.
 DATABASE_NAME = "airflow"
 
+# What migrations need on PostgreSQL 15+: `public` belongs to pg_database_owner, i.e. to the database's
+# owner, which for a database Cloud SQL creates is `cloudsqlsuperuser` (NOSUPERUSER); a new IAM user holds
+# only `cloudsqliamuser` and may create nothing there. Membership in the owner is the one grant that works.
+DATABASE_ROLES = ("cloudsqlsuperuser",)
+
 # Flags that must never vary: IAM login, and the logging CIS benchmarks and incident reviews rely on.
 FIXED_FLAGS = {
     "cloudsql.iam_authentication": "on",
@@ -119,5 +124,6 @@ class Database(Construct):
             name=self.iam_user_name,
             instance=self.instance.name,
             type="CLOUD_IAM_SERVICE_ACCOUNT",
+            database_roles=list(DATABASE_ROLES),
             depends_on=[identity.service_account],
         )
