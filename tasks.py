@@ -88,6 +88,21 @@ def status(c, env):
 
 
 @task(
+    help={
+        "env": ENV_HELP,
+        "api_url": "Airflow API base URL (default: AIRFLOW_API_URL; local: the local API server)",
+        "dry_run": "read what exists and print what would be created or updated; change nothing",
+        "no_wait": "do not wait for the first canary run",
+    }
+)
+def bootstrap(c, env, api_url=None, dry_run=False, no_wait=False):
+    """Create ENV's declared pools, variables and connections through the REST API; idempotent."""
+    from infra import cli
+
+    cli.guarded(cli.bootstrap, env, api_url=api_url, dry_run=dry_run, wait=not no_wait)
+
+
+@task(
     klass=optional_positionals("component"),
     positional=["env", "component"],
     help={
@@ -125,4 +140,4 @@ def dags_graph(c, pipeline, out=None):
 
 
 dags = Collection("dags", dags_validate, dags_graph)
-ns = Collection(synth, policy, plan, deploy, destroy, status, logs, dags)
+ns = Collection(synth, policy, plan, deploy, destroy, status, bootstrap, logs, dags)

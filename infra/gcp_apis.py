@@ -110,3 +110,15 @@ class SecretVersionsApi(_RestApi):
         if not response.ok:
             raise _error(response, f"adding a version to secret {secret_id}")
         return response.json().get("name", "")
+
+    def access_latest(self, project: str, secret_id: str) -> tuple[str, str]:
+        """The latest enabled version's value and its resource name (`.../versions/<n>`, says which one)."""
+        response = self.http.get(f"{self._secret(project, secret_id)}/versions/latest:access", timeout=TIMEOUT)
+        if response.status_code == 404:
+            raise UserError(f"secret {secret_id} in project {project} does not exist or has no enabled version")
+        if response.status_code == 403:
+            raise UserError(f"these credentials may not read secret {secret_id} in project {project}")
+        if not response.ok:
+            raise _error(response, f"reading secret {secret_id}")
+        body = response.json()
+        return base64.b64decode(body["payload"]["data"]).decode(), body.get("name", "")

@@ -163,6 +163,12 @@ class FakeGoogle:
             return 404, {"error": {"code": 404, "message": "The specified bucket does not exist.", "errors": [{"reason": "notFound"}]}}
         if path.startswith("/v1/projects/") and "/secrets/" in path:
             secret = parts[4].split(":")[0]
+            if method == "GET" and path.endswith("/versions/latest:access"):
+                if not self.versions.get(secret):
+                    return 404, {"error": {"code": 404, "message": f"Secret [{secret}] not found or has no versions.", "status": "NOT_FOUND"}}
+                number = len(self.versions[secret])
+                data = base64.b64encode(self.versions[secret][-1]).decode()
+                return 200, {"name": f"projects/123456789/secrets/{secret}/versions/{number}", "payload": {"data": data, "dataCrc32c": "0"}}
             if method == "POST" and path.endswith(":addVersion"):
                 self.versions.setdefault(secret, []).append(base64.b64decode(body["payload"]["data"]))
                 number = len(self.versions[secret])
@@ -213,10 +219,10 @@ class FakeAirflow:
     def handle(self, method, path, query, body):
         if path == "/api/v2/monitor/health":
             return 200, self.health
+        auth = self.server.requests[-1][2]["auth"]
+        if self.token and auth != f"Bearer {self.token}":
+            return 401, {"detail": "Not authenticated"}
         if path == "/api/v2/dags/system_canary/dagRuns":
-            auth = self.server.requests[-1][2]["auth"]
-            if self.token and auth != f"Bearer {self.token}":
-                return 401, {"detail": "Not authenticated"}
             runs = sorted(self.dag_runs, key=lambda r: r["run_after"], reverse=query.get("order_by") == ["-run_after"])
             limit = int(query.get("limit", ["50"])[0])
             return 200, {"dag_runs": runs[:limit], "total_entries": len(runs)}
