@@ -465,6 +465,21 @@ class Local(StrictModel):
         return value
 
 
+# --- Google sign-in (FAB auth manager on GKE) ----------------------------------------------------
+
+# `alice@acme.com` (one Google account) or `@acme.com` (everyone signed in with that domain).
+Principal = Annotated[str, Field(pattern=r"^([A-Za-z0-9._%+-]+)?@[a-z0-9-]+(\.[a-z0-9-]+)+$")]
+
+
+class SignIn(StrictModel):
+    """Who gets which Airflow role after signing in with Google; anyone else signs in to no access."""
+
+    admin: list[Principal] = Field(default_factory=list, description="Accounts or @domains with the Admin role.")
+    op: list[Principal] = Field(default_factory=list, description="Accounts or @domains with the Op role.")
+    user: list[Principal] = Field(default_factory=list, description="Accounts or @domains with the User role.")
+    viewer: list[Principal] = Field(default_factory=list, description="Accounts or @domains with the Viewer role.")
+
+
 # --- Objects inside Airflow: pools, variables, connections (`invoke bootstrap`) ------------------
 
 SECRET_ID = r"^[A-Za-z0-9_-]{1,255}$"
@@ -576,6 +591,9 @@ class Environment(StrictModel):
     airflow: Airflow = Field(default_factory=Airflow, description="Airflow itself.")
     alerts: Alerts = Field(default_factory=Alerts, description="Where alerts go.")
     local: Local = Field(default_factory=Local, description="Ports and folder of the local runtime (runtime local).")
+    signin: SignIn = Field(
+        default_factory=SignIn, description="Google accounts and domains per Airflow role (runtime gke)."
+    )
     bootstrap: Bootstrap = Field(
         default_factory=Bootstrap, description="Pools, variables and connections `invoke bootstrap` creates in Airflow."
     )

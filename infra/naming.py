@@ -57,3 +57,13 @@ def stack_name(env: Environment) -> str:
 def labels(env: Environment) -> dict[str, str]:
     """Labels for every GCP resource that takes them."""
     return {"managed-by": "airflow-gke-platform", "environment": env.name, **env.labels}
+
+
+def oauth_client_id_secret(env: Environment) -> str:
+    """Secret Manager secret holding the Google OAuth client id the API server signs users in with."""
+    return name(env, "oauth_client_id", "secret")
+
+
+def oauth_client_secret_secret(env: Environment) -> str:
+    """Secret Manager secret holding that OAuth client's secret."""
+    return name(env, "oauth_client_secret", "secret")

@@ -62,6 +62,7 @@ class EnvironmentStack(TerraformStack):
             "node_service_account": self.gke.node_service_account.email,
             "secret_ids": self.secrets.secret_ids,
             "connections_secret_prefix": self.secrets.connections_prefix,
+            "oauth_secret_ids": self.secrets.oauth_secret_ids,
             "state_bucket": gcp.state_bucket,
             "project_id": gcp.project_id,
             "region": gcp.region,

@@ -20,7 +20,7 @@ AIRFLOW_SECRETS = ("fernet_key", "api_secret_key", "jwt_secret")
 
 
 class AirflowSecrets(Construct):
-    """The secrets Airflow needs (fernet key, API secret key, JWT secret) and the connections prefix."""
+    """The secrets Airflow needs (fernet key, API secret key, JWT secret), the connections prefix, the OAuth client."""
 
     def __init__(self, scope: Construct, id_: str, *, config: Environment) -> None:
         super().__init__(scope, id_)
@@ -38,3 +38,16 @@ class AirflowSecrets(Construct):
                 labels=naming.labels(config),
             )
         self.connections_prefix = naming.name(config, "connections", "secret")
+        # Google sign-in: the OAuth client is made in the Google Cloud console, so the team adds both values
+        # (the deploy cannot generate them). Read by the deploy into the cluster, not by Airflow: no grant.
+        self.oauth_secret_ids = {
+            "client_id": naming.oauth_client_id_secret(config),
+            "client_secret": naming.oauth_client_secret_secret(config),
+        }
+        self.oauth_secrets = {
+            key: SecretManagerSecret(
+                self, f"oauth-{key.replace('_', '-')}", secret_id=secret_id, replication={"auto": {}},
+                labels=naming.labels(config),
+            )
+            for key, secret_id in self.oauth_secret_ids.items()
+        }
