@@ -468,7 +468,7 @@ class Local(StrictModel):
 # --- Google sign-in (FAB auth manager on GKE) ----------------------------------------------------
 
 # `alice@acme.com` (one Google account) or `@acme.com` (everyone signed in with that domain).
-Principal = Annotated[str, Field(pattern=r"^([A-Za-z0-9._%+-]+)?@[a-z0-9-]+(\.[a-z0-9-]+)+$")]
+Principal = Annotated[str, Field(pattern=r"^([A-Za-z0-9._%+-]+)?@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
 
 
 class SignIn(StrictModel):
