@@ -67,3 +67,14 @@ def oauth_client_id_secret(env: Environment) -> str:
 def oauth_client_secret_secret(env: Environment) -> str:
     """Secret Manager secret holding that OAuth client's secret."""
     return name(env, "oauth_client_secret", "secret")
+
+
+def artifact_repository(env: Environment) -> str:
+    """Artifact Registry (Docker) repository holding the platform image."""
+    return name(env, "images")
+
+
+def image_name(env: Environment) -> str:
+    """The platform image without its tag: `<region>-docker.pkg.dev/<project>/<repository>/airflow`."""
+    assert env.gcp is not None, "images are pushed for runtime gke only"
+    return f"{env.gcp.region}-docker.pkg.dev/{env.gcp.project_id}/{artifact_repository(env)}/airflow"
