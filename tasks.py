@@ -102,6 +102,14 @@ def bootstrap(c, env, api_url=None, dry_run=False, no_wait=False):
     cli.guarded(cli.bootstrap, env, api_url=api_url, dry_run=dry_run, wait=not no_wait)
 
 
+@task(help={"env": ENV_HELP, "dry_run": "compute the tag, check the registry and say what would be built; build nothing"})
+def image(c, env, dry_run=False):
+    """Build and push ENV's platform image, tagged by content hash; an existing tag is not rebuilt."""
+    from infra import cli
+
+    cli.guarded(cli.image, env, dry_run=dry_run)
+
+
 @task(
     klass=optional_positionals("component"),
     positional=["env", "component"],
@@ -140,4 +148,4 @@ def dags_graph(c, pipeline, out=None):
 
 
 dags = Collection("dags", dags_validate, dags_graph)
-ns = Collection(synth, policy, plan, deploy, destroy, status, bootstrap, logs, dags)
+ns = Collection(synth, policy, plan, deploy, destroy, status, bootstrap, image, logs, dags)

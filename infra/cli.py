@@ -133,6 +133,14 @@ def bootstrap(env_name: str, *, api_url: str | None, dry_run: bool, wait: bool) 
     )
 
 
+def image(env_name: str, *, dry_run: bool) -> int:
+    env = load_environment(env_name)
+    from infra.image import image as build_image
+
+    build_image(env, dry_run=dry_run)
+    return 0
+
+
 def logs(env_name: str, *, component: str | None, follow: bool) -> int:
     env = load_environment(env_name)
     if env.runtime != "local":

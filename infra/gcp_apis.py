@@ -122,3 +122,33 @@ class SecretVersionsApi(_RestApi):
             raise _error(response, f"reading secret {secret_id}")
         body = response.json()
         return base64.b64decode(body["payload"]["data"]).decode(), body.get("name", "")
+
+
+class ArtifactRegistryApi(_RestApi):
+    """Does an image tag exist in an Artifact Registry repository (the build is skipped when it does)."""
+
+    default_base_url = "https://artifactregistry.googleapis.com"
+
+    def tag_exists(self, project: str, location: str, repository: str, package: str, tag: str) -> bool:
+        url = (f"{self.base_url}/v1/projects/{quote(project)}/locations/{quote(location)}/repositories/"
+               f"{quote(repository)}/packages/{quote(package, safe='')}/tags/{quote(tag)}")
+        response = self.http.get(url, timeout=TIMEOUT)
+        if response.status_code == 404:
+            return False
+        if not response.ok:
+            raise _error(response, f"looking up tag {tag} of {package} in repository {repository}")
+        return True
+
+
+class UploadApi(_RestApi):
+    """Uploads one object to Cloud Storage (the build context Cloud Build reads)."""
+
+    default_base_url = "https://storage.googleapis.com"
+
+    def upload(self, bucket: str, name: str, data: bytes) -> None:
+        response = self.http.post(
+            f"{self.base_url}/upload/storage/v1/b/{quote(bucket)}/o", params={"uploadType": "media", "name": name},
+            data=data, headers={"Content-Type": "application/gzip"}, timeout=120,
+        )
+        if not response.ok:
+            raise _error(response, f"uploading gs://{bucket}/{name}")
