@@ -508,6 +508,9 @@ class VariableSpec(StrictModel):
     def _one_source(self) -> VariableSpec:
         if (self.value is None) == (self.secret is None):
             raise fail(f"variable {self.key!r}: give exactly one of `value` or `secret`")
+        if self.value is not None and any(word in self.key.lower() for word in SECRET_LOOKING):
+            # Airflow masks such values in its answers, too: a secret by name belongs in Secret Manager.
+            raise fail(f"variable {self.key!r} looks like a secret: keep its value in Secret Manager (`secret`)")
         return self
 
 

@@ -78,6 +78,8 @@ def test_the_canary_pool_is_always_first_and_never_declared_twice():
         ({"connections": [{"conn_id": "c", "conn_type": "http", "password": "abc"}]},
          "bootstrap.connections[0].password: unknown key"),
         ({"pools": [{"name": "etl", "slots": 1}, {"name": "etl", "slots": 2}]}, "bootstrap.pools: pool declared twice: etl"),
+        ({"variables": [{"key": "partner_api_key", "value": "abc"}]},
+         "bootstrap.variables[0]: variable 'partner_api_key' looks like a secret: keep its value in Secret Manager (`secret`)"),
     ],
 )
 def test_bad_bootstrap_sections_are_refused_with_their_key(bootstrap, message):
