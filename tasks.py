@@ -88,6 +88,29 @@ def status(c, env):
 
 
 @task(
+    help={
+        "env": ENV_HELP,
+        "api_url": "Airflow API base URL (default: AIRFLOW_API_URL; local: the local API server)",
+        "dry_run": "read what exists and print what would be created or updated; change nothing",
+        "no_wait": "do not wait for the first canary run",
+    }
+)
+def bootstrap(c, env, api_url=None, dry_run=False, no_wait=False):
+    """Create ENV's declared pools, variables and connections through the REST API; idempotent."""
+    from infra import cli
+
+    cli.guarded(cli.bootstrap, env, api_url=api_url, dry_run=dry_run, wait=not no_wait)
+
+
+@task(help={"env": ENV_HELP, "dry_run": "compute the tag, check the registry and say what would be built; build nothing"})
+def image(c, env, dry_run=False):
+    """Build and push ENV's platform image, tagged by content hash; an existing tag is not rebuilt."""
+    from infra import cli
+
+    cli.guarded(cli.image, env, dry_run=dry_run)
+
+
+@task(
     klass=optional_positionals("component"),
     positional=["env", "component"],
     help={
@@ -200,4 +223,4 @@ def progress(c, env, pipeline, run=None, watch=False, image=None):
 
 dags = Collection("dags", dags_validate, dags_graph)
 k8s = Collection("k8s", k8s_values, k8s_render, k8s_diff)
-ns = Collection(synth, policy, plan, deploy, destroy, status, logs, stats, progress, dags, k8s)
+ns = Collection(synth, policy, plan, deploy, destroy, status, bootstrap, image, logs, stats, progress, dags, k8s)

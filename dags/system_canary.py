@@ -6,8 +6,8 @@ no run was created for ``canary_max_age_minutes``; ``... workers`` fails when no
 long.
 
 Why each setting:
-* highest priority (absolute weight) and its own pool (``[platform] canary_pool``, created by
-  ``python -m platform_dags.probe setup`` at bootstrap): a busy platform never starves the canary, so a
+* highest priority (absolute weight) and its own pool (``[platform] canary_pool``, created through
+  the REST API by the platform's bootstrap): a busy platform never starves the canary, so a
   late canary means a sick platform, not a full queue;
 * ``catchup=False`` and ``max_active_runs=1``: after an outage one fresh run, not a backlog;
 * ``dagrun_timeout`` = one interval: a run stuck on dead workers fails and frees the slot, so the

@@ -115,6 +115,42 @@ def status(env_name: str) -> int:
     return status_gke(env)
 
 
+def bootstrap(env_name: str, *, api_url: str | None, dry_run: bool, wait: bool) -> int:
+    env = load_environment(env_name)
+    from infra import bootstrap as objects
+    from infra.steps import make_console
+
+    console = make_console()
+    if env.runtime == "local":
+        from infra.airflow_config import ADMIN_USER, local_folder
+        from infra.local import bootstrap as local_bootstrap
+        from infra.local import processes, state
+
+        url = api_url or local_bootstrap.api_url(env)
+        password = (processes.read_json(state.passwords_file(local_folder(env))) or {}).get("admin")
+        if not password:
+            raise UserError("the local platform has no admin login yet: run `invoke deploy local` first")
+        return objects.bootstrap(
+            env, base_url=url, token=lambda: objects.password_token(url, ADMIN_USER, password),
+            read_secret=objects.no_secrets_here(env), console=console, wait_for_canary=wait, dry_run=dry_run,
+        )
+    url = api_url or os.environ.get("AIRFLOW_API_URL")
+    if not url:
+        raise UserError("no Airflow API address: pass --api-url or set AIRFLOW_API_URL (e.g. through kubectl port-forward)")
+    return objects.bootstrap(
+        env, base_url=url, token=os.environ.get("AIRFLOW_API_TOKEN"), read_secret=objects.secret_manager_reader(env),
+        console=console, wait_for_canary=wait, dry_run=dry_run,
+    )
+
+
+def image(env_name: str, *, dry_run: bool) -> int:
+    env = load_environment(env_name)
+    from infra.image import image as build_image
+
+    build_image(env, dry_run=dry_run)
+    return 0
+
+
 def logs(env_name: str, *, component: str | None, follow: bool) -> int:
     env = load_environment(env_name)
     if env.runtime != "local":

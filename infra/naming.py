@@ -151,6 +151,16 @@ def metadata_connection_url(env: Environment) -> str:
     return f"postgresql+psycopg2://{iam_database_user(env)}@{host}:{CLOUD_SQL_PROXY_PORT}/{database_name(env)}"
 
 
+def oauth_client_id_secret(env: Environment) -> str:
+    """Secret Manager secret holding the Google OAuth client id the API server signs users in with."""
+    return name(env, "oauth_client_id", "secret")
+
+
+def oauth_client_secret_secret(env: Environment) -> str:
+    """Secret Manager secret holding that OAuth client's secret."""
+    return name(env, "oauth_client_secret", "secret")
+
+
 def artifact_repository(env: Environment) -> str:
     """Artifact Registry (Docker) repository holding the platform image."""
     return name(env, "images")

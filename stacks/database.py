@@ -20,6 +20,11 @@ from infra.config import Environment
 from stacks.iam import AirflowIdentity
 from stacks.network import Network
 
+# What migrations need on PostgreSQL 15+: `public` belongs to pg_database_owner, i.e. to the database's
+# owner, which for a database Cloud SQL creates is `cloudsqlsuperuser` (NOSUPERUSER); a new IAM user holds
+# only `cloudsqliamuser` and may create nothing there. Membership in the owner is the one grant that works.
+DATABASE_ROLES = ("cloudsqlsuperuser",)
+
 # Flags that must never vary: IAM login, and the logging CIS benchmarks and incident reviews rely on.
 FIXED_FLAGS = {
     "cloudsql.iam_authentication": "on",
@@ -108,6 +113,7 @@ class Database(Construct):
             name=self.iam_user_name,
             instance=self.instance.name,
             type="CLOUD_IAM_SERVICE_ACCOUNT",
+            database_roles=list(DATABASE_ROLES),
             depends_on=[identity.service_account],
         )
         # The stats Job's read-only identity; its SELECT grants come from the bootstrap (read_only_grants).

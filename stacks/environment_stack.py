@@ -18,6 +18,7 @@ from stacks.gke import Gke
 from stacks.iam import AirflowIdentity
 from stacks.logs import LogStorage
 from stacks.network import Network
+from stacks.registry import ImageRegistry
 from stacks.secret_manager import AirflowSecrets
 
 
@@ -44,6 +45,7 @@ class EnvironmentStack(TerraformStack):
         )
         self.database = Database(self, "database", config=config, network=self.network, identity=self.identity)
         self.gke = Gke(self, "gke", config=config, network=self.network)
+        self.registry = ImageRegistry(self, "registry", config=config, gke=self.gke)
 
         outputs = {
             "cluster_name": self.gke.cluster.name,
@@ -67,6 +69,8 @@ class EnvironmentStack(TerraformStack):
             "project_id": gcp.project_id,
             "region": gcp.region,
             "namespace": naming.namespace(config),
+            "oauth_secret_ids": self.secrets.oauth_secret_ids,
+            "image_repository": naming.image_repository(config),
         }
         for name, value in outputs.items():
             # static_id: the output is named exactly `name`, not a generated id.

@@ -18,7 +18,8 @@ from infra.config import Environment
 
 class AirflowSecrets(Construct):
     """The secrets Airflow needs (fernet key, API secret key, JWT secret; the broker's with Celery) and the
-    connections and variables prefixes. Keys of `secret_ids` are the names in the `secret_ids` output."""
+    connections and variables prefixes, and the OAuth client of Google sign-in. Keys of `secret_ids` are the
+    names in the `secret_ids` output."""
 
     def __init__(self, scope: Construct, id_: str, *, config: Environment) -> None:
         super().__init__(scope, id_)
@@ -37,3 +38,16 @@ class AirflowSecrets(Construct):
             )
         self.connections_prefix = naming.connections_prefix(config)
         self.variables_prefix = naming.variables_prefix(config)
+        # Google sign-in: the OAuth client is made in the Google Cloud console, so the team adds both values
+        # (the deploy cannot generate them). Read by the deploy into the cluster, not by Airflow: no grant.
+        self.oauth_secret_ids = {
+            "client_id": naming.oauth_client_id_secret(config),
+            "client_secret": naming.oauth_client_secret_secret(config),
+        }
+        self.oauth_secrets = {
+            key: SecretManagerSecret(
+                self, f"oauth-{key.replace('_', '-')}", secret_id=secret_id, replication={"auto": {}},
+                labels=naming.labels(config),
+            )
+            for key, secret_id in self.oauth_secret_ids.items()
+        }

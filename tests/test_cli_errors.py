@@ -57,7 +57,7 @@ def test_bad_plan_format_is_refused():
 def test_list_shows_every_command():
     result = run_invoke("--list")
     assert result.returncode == 0
-    for command in ("synth", "policy", "plan", "deploy", "destroy", "status", "logs", "dags.validate", "dags.graph"):
+    for command in ("synth", "policy", "plan", "deploy", "destroy", "status", "bootstrap", "image", "logs", "dags.validate", "dags.graph"):
         assert f"  {command} " in result.stdout or result.stdout.rstrip().endswith(command), command
 
 

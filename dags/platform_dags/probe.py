@@ -3,7 +3,6 @@
     python -m platform_dags.probe liveness [--max-age-minutes N] [--health-port P]  # the scheduler's liveness probe
     python -m platform_dags.probe startup  [--health-port P]                        # the scheduler's startup probe
     python -m platform_dags.probe workers  [--max-age-minutes N]                    # alerting / status, never a restart
-    python -m platform_dags.probe setup                                              # create the canary pool (bootstrap)
 
 Kubernetes allows one liveness probe per container, so ``liveness`` answers everything a restart could
 fix, in this order:
@@ -43,7 +42,6 @@ from datetime import datetime, timezone
 
 CANARY_DAG = "system_canary"
 DEFAULT_MAX_AGE = 15
-DEFAULT_POOL = "system_canary"
 # Each step answers within its own limit, so the whole probe answers well inside the kubelet's timeout
 # (an unreachable database must be a pass, not a timed-out failure). The builder's timeout covers these.
 HEALTH_TIMEOUT = 5
@@ -199,37 +197,18 @@ def liveness(args, max_age: float) -> tuple[int, str]:
     return 0, f"{word} health server healthy; {verdict[len(word):].strip()}"
 
 
-def ensure_pool(conn, name: str = DEFAULT_POOL, slots: int = 1) -> bool:
-    """Create the canary's pool if missing; True when it was created."""
-    from sqlalchemy import text
-
-    if conn.execute(text("SELECT 1 FROM slot_pool WHERE pool = :p"), {"p": name}).first():
-        return False
-    conn.execute(
-        text(
-            "INSERT INTO slot_pool (pool, slots, description, include_deferred)"
-            " VALUES (:p, :s, 'system_canary: one slot the scheduler canary never waits for', false)"
-        ),
-        {"p": name, "s": slots},
-    )
-    return True
-
-
 def answer(args) -> tuple[int, str]:
     if args.question == "startup":
         url = health_url(args.health_port)
         healthy, said = ask_health(url)
         return (0 if healthy else 1), f"{'OK' if healthy else 'FAIL'} health server {url}: {said}"
     max_age = args.max_age_minutes
-    if max_age is None and args.question != "setup":
+    if max_age is None:
         max_age = float(config("platform", "canary_max_age_minutes", str(DEFAULT_MAX_AGE)) or DEFAULT_MAX_AGE)
     if args.question == "liveness":
         return liveness(args, max_age)
     try:
         with engine().begin() as conn:
-            if args.question == "setup":
-                pool = config("platform", "canary_pool", DEFAULT_POOL) or DEFAULT_POOL
-                return 0, f"pool {pool} {'created' if ensure_pool(conn, pool) else 'already exists'}"
             return judge("workers", facts(conn, args.dag_id), max_age, datetime.now(timezone.utc), args.dag_id)
     except Exception as error:  # noqa: BLE001 - a probe answers in one line, whatever broke
         return 1, f"FAIL cannot read the metadata database: {_first_line(error)}"
@@ -237,7 +216,7 @@ def answer(args) -> tuple[int, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m platform_dags.probe", description=__doc__.splitlines()[0])
-    parser.add_argument("question", choices=["liveness", "startup", "workers", "setup"])
+    parser.add_argument("question", choices=["liveness", "startup", "workers"])
     parser.add_argument("--max-age-minutes", type=float, default=None, help="default: [platform] canary_max_age_minutes")
     parser.add_argument("--health-port", type=int, default=None,
                         help="default: [scheduler] scheduler_health_check_server_port")

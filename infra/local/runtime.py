@@ -23,6 +23,7 @@ from rich.table import Table
 from infra.airflow_config import AirflowSettings, build, local_folder
 from infra.config import ROOT, Environment, environment_path
 from infra.errors import UserError
+from infra.local import bootstrap as local_bootstrap
 from infra.local import health, postgres, processes, state, supervisor
 from platform_schema import shown_path
 
@@ -221,10 +222,12 @@ def deploy(env: Environment, dry_run: bool = False, ready_timeout: float = READY
     bootstrap = _bootstrap(folder, settings_env)
     with step("Waiting until every component is healthy"):
         rows = _wait_ready(env, folder, settings, spec, ready_timeout)
+    with step("Pools, variables and connections (REST API)"):
+        local_bootstrap.sync_objects(env, secret_values["admin-password"], console)
     if bootstrap is not None:
-        with step("Pools and sample data"):
+        with step("Sample data"):
             if bootstrap.wait(timeout=300):
-                raise UserError(f"loading pools and sample data failed; see {folder / 'logs' / 'bootstrap.log'}")
+                raise UserError(f"loading sample data failed; see {folder / 'logs' / 'bootstrap.log'}")
     _print_health(rows)
     login = f"admin / {secret_values[state.ADMIN_PASSWORD]}" if new_password else f"admin (password in {state.passwords_file(folder)})"
     console.print(f"\nAirflow: http://127.0.0.1:{env.local.api_port}   login: {login}")

@@ -129,6 +129,12 @@ class FakeGoogle:
             secret = parts[4].split(":")[0]
             if self.secrets is not None and secret not in self.secrets:
                 return 404, {"error": {"code": 404, "message": f"Secret [projects/123456789/secrets/{secret}] not found or has no versions.", "status": "NOT_FOUND"}}
+            if method == "GET" and path.endswith("/versions/latest:access"):
+                if not self.versions.get(secret):
+                    return 404, {"error": {"code": 404, "message": f"Secret [{secret}] not found or has no versions.", "status": "NOT_FOUND"}}
+                number = len(self.versions[secret])
+                data = base64.b64encode(self.versions[secret][-1]).decode()
+                return 200, {"name": f"projects/123456789/secrets/{secret}/versions/{number}", "payload": {"data": data, "dataCrc32c": "0"}}
             if method == "POST" and path.endswith(":addVersion"):
                 data = base64.b64decode(body["payload"]["data"])
                 if int(body["payload"].get("dataCrc32c", -1)) != int(google_crc32c.Checksum(data).hexdigest(), 16):
@@ -182,10 +188,10 @@ class FakeAirflow:
     def handle(self, method, path, query, body):
         if path == "/api/v2/monitor/health":
             return 200, self.health
+        auth = self.server.requests[-1][2]["auth"]
+        if self.token and auth != f"Bearer {self.token}":
+            return 401, {"detail": "Not authenticated"}
         if path == "/api/v2/dags/system_canary/dagRuns":
-            auth = self.server.requests[-1][2]["auth"]
-            if self.token and auth != f"Bearer {self.token}":
-                return 401, {"detail": "Not authenticated"}
             runs = sorted(self.dag_runs, key=lambda r: r["run_after"], reverse=query.get("order_by") == ["-run_after"])
             limit = int(query.get("limit", ["50"])[0])
             return 200, {"dag_runs": runs[:limit], "total_entries": len(runs)}

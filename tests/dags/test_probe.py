@@ -217,7 +217,7 @@ def test_a_paused_canary_warns_instead_of_restarting(airflow_db, canary, health_
     assert code == 0 and line.startswith("liveness: WARN health server healthy; system_canary is paused")
 
 
-# --- startup, workers, setup ------------------------------------------------------------------------
+# --- startup, workers --------------------------------------------------------------------------------
 
 
 def test_startup_passes_once_the_health_server_says_the_scheduler_runs(airflow_db, canary, health_server):
@@ -250,7 +250,3 @@ def test_the_max_age_defaults_to_the_platform_setting(airflow_db, canary, health
         1, "liveness: FAIL last canary run created 4.0 min ago (max 2 min): not scheduling"
     )
 
-
-def test_setup_creates_the_canary_pool_once(airflow_db):
-    assert probe(airflow_db, "setup") == (0, "setup: pool system_canary created")
-    assert probe(airflow_db, "setup") == (0, "setup: pool system_canary already exists")

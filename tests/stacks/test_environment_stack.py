@@ -22,7 +22,8 @@ RESOURCE_TYPES = {
     "google_service_account_iam_member", "google_project_iam_member", "google_sql_database_instance",
     "google_sql_database", "google_sql_user", "google_storage_bucket", "google_storage_bucket_iam_member",
     "google_logging_project_bucket_config", "google_logging_project_sink", "google_secret_manager_secret",
-    "google_secret_manager_secret_iam_member",
+    "google_secret_manager_secret_iam_member", "google_artifact_registry_repository",
+    "google_artifact_registry_repository_iam_member",
 }
 
 
