@@ -57,16 +57,42 @@ def _load(path: Path, text: str | None, shown_as: str | None) -> Pipeline:
     if not isinstance(data, dict):
         raise PipelineError([doc.problem((), "a pipeline file is a mapping with keys name, schedule, owner, tables, ...")])
     problems = list(doc.duplicates)
+    model, kind_problem = _kind(doc, data)
     pipeline = None
-    try:
-        pipeline = Pipeline.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(_from_pydantic(doc, error) for error in exc.errors())
+    if kind_problem:
+        problems.append(kind_problem)
+    else:
+        try:
+            pipeline = model.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(_from_pydantic(doc, error, model) for error in exc.errors())
     problems.extend(_whole_file_checks(doc, path.stem, data))
     if problems:
         raise PipelineError(sorted(set(problems)))
     assert pipeline is not None
     return pipeline if pipeline.name else pipeline.model_copy(update={"name": path.stem})
+
+
+def _kinds() -> dict[str, type[BaseModel]]:
+    """Pipeline kinds by the one top-level key that selects them."""
+    from platform_dags.factory.transfer import TransferPipeline
+
+    return {"tables": Pipeline, "transfers": TransferPipeline}
+
+
+def _kind(doc: Document, data: dict) -> tuple[type[BaseModel], Problem | None]:
+    """The model for the file's kind, or a problem when it has none or several of the kind keys."""
+    kinds = _kinds()
+    present = [key for key in data if key in kinds]
+    if len(present) == 1:
+        return kinds[present[0]], None
+    if not present:
+        for key in data:  # a misspelt kind key (`transfer:`) is the likely cause
+            hint = difflib.get_close_matches(str(key), list(kinds), n=1)
+            if hint:
+                return Pipeline, doc.problem((key,), f"unknown key {key!r} (did you mean {hint[0]!r}?)", at_key=True)
+        return Pipeline, doc.problem((), f"a pipeline needs one of the keys {', '.join(kinds)} (what it runs)")
+    return Pipeline, doc.problem((present[1],), f"{present[1]}: a pipeline has one of {', '.join(kinds)}, not several (found {', '.join(present)})", at_key=True)
 
 
 def _where(loc: tuple) -> str:
@@ -86,12 +112,12 @@ def _got(value: Any) -> str:
     return repr(value)
 
 
-def _from_pydantic(doc: Document, error: dict) -> Problem:
+def _from_pydantic(doc: Document, error: dict, model: type[BaseModel] = Pipeline) -> Problem:
     loc, kind, value = tuple(error["loc"]), error["type"], error.get("input")
     where = _where(loc[:-1]) if kind in ("extra_forbidden", "missing") else _where(loc)
     prefix = f"{where}: " if where else ""
     if kind == "extra_forbidden":
-        allowed = _keys_at(loc[:-1])
+        allowed = _keys_at(loc[:-1], model)
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known keys: {', '.join(allowed)})"
         return doc.problem(loc, f"{prefix}unknown key {loc[-1]!r}{suggestion}", at_key=True)
@@ -109,9 +135,8 @@ def _from_pydantic(doc: Document, error: dict) -> Problem:
     return doc.problem(loc, f"{prefix}{message}")
 
 
-def _keys_at(loc: tuple) -> list[str]:
+def _keys_at(loc: tuple, model: Any = Pipeline) -> list[str]:
     """The keys the model allows at `loc`, for did-you-mean hints."""
-    model: Any = Pipeline
     for part in loc:
         if isinstance(part, int):
             continue
@@ -145,6 +170,11 @@ def _whole_file_checks(doc: Document, stem: str, data: dict) -> list[Problem]:
     tables = data.get("tables")
     if isinstance(tables, list):
         problems.extend(_table_checks(doc, tables))
+    transfers = data.get("transfers")
+    if isinstance(transfers, list):
+        from platform_dags.factory.transfer import transfer_checks
+
+        problems.extend(transfer_checks(doc, transfers))
     return problems
 
 
