@@ -95,22 +95,53 @@ def serve_s3(port: int, seed_from: Path | None) -> None:
 
 
 def serve_gcs(port: int, data_dir: Path, buckets: list[str]) -> None:
+    import http.server
+    from functools import partial
+
     from gcp_storage_emulator.handlers.buckets import create_bucket
-    from gcp_storage_emulator.server import create_server
+    from gcp_storage_emulator.server import RequestHandler
+    from gcp_storage_emulator.storage import Storage
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = create_server("127.0.0.1", port, in_memory=False, data_dir=str(data_dir))
+    store = Storage(use_memory_fs=False, data_dir=str(data_dir))
+    # The emulator rewrites its whole metadata file (every object's resource, as indented JSON) after
+    # each write: O(objects) per object, minutes for a few thousand. Write it at most once a second, from
+    # the server's own (single) thread, so it never races a request; data files are written at once.
+    write_metadata, dirty, last = store._write_config_to_file, [], [0.0]
+    store._write_config_to_file = lambda: dirty.append(True)
+
+    def flush(force: bool = False) -> None:
+        if dirty and (force or time.monotonic() - last[0] >= 1.0):
+            dirty.clear()
+            write_metadata()
+            last[0] = time.monotonic()
+
+    class Server(http.server.HTTPServer):
+        def service_actions(self) -> None:  # called by serve_forever between requests and every poll
+            flush()
+
     for bucket in buckets:
-        create_bucket(bucket, server._storage)  # the emulator's own helper; an existing bucket is kept
-    server.start()
+        if store.get_bucket(bucket) is None:
+            create_bucket(bucket, store)
+    httpd = Server(("127.0.0.1", port), partial(RequestHandler, store))
     print(f"GCS endpoint on http://127.0.0.1:{port} (buckets: {', '.join(buckets)}; data in {data_dir})", flush=True)
-    _forever(server.stop)
+    signal_exit()
+    try:
+        httpd.serve_forever(poll_interval=0.5)
+    finally:
+        flush(force=True)
+        httpd.server_close()
 
 
-def _forever(stop) -> None:
+def signal_exit() -> None:
+    """SIGTERM (the supervisor's and `destroy`'s stop) exits through `finally` blocks, like Ctrl-C."""
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def _forever(stop) -> None:
+    signal_exit()
     try:
         while True:
             time.sleep(3600)
