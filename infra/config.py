@@ -454,8 +454,12 @@ class Local(StrictModel):
     scheduler_health_port: int = Field(
         default=8974, ge=1024, le=65535, description="Port of the scheduler's own health check server."
     )
+    s3_port: int = Field(default=9090, ge=1024, le=65535, description="Port of the local S3 endpoint (moto's server).")
+    gcs_port: int = Field(
+        default=9023, ge=1024, le=65535, description="Port of the local GCS endpoint (emulator; also holds task logs)."
+    )
 
-    @field_validator("scheduler_health_port")
+    @field_validator("scheduler_health_port", "s3_port", "gcs_port")
     @classmethod
     def _distinct_ports(cls, value: int, info) -> int:
         ports = {k: v for k, v in info.data.items() if k.endswith("_port")}

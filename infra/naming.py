@@ -57,3 +57,11 @@ def stack_name(env: Environment) -> str:
 def labels(env: Environment) -> dict[str, str]:
     """Labels for every GCP resource that takes them."""
     return {"managed-by": "airflow-gke-platform", "environment": env.name, **env.labels}
+
+
+def task_logs_bucket(env: Environment) -> str:
+    """The bucket task logs are kept in (Airflow's remote logging): on GCP the stack's `task-logs`
+    bucket; locally a bucket of the local GCS endpoint, so both read logs the same way."""
+    if env.gcp is None:
+        return _checked(f"{PREFIX}-{env.name}-task-logs", "bucket")
+    return bucket(env, "task-logs")
