@@ -120,6 +120,7 @@ def serve_gcs(port: int, data_dir: Path, buckets: list[str]) -> None:
         def service_actions(self) -> None:  # called by serve_forever between requests and every poll
             flush()
 
+    _answer_missing_objects_like_gcs()
     for bucket in buckets:
         if store.get_bucket(bucket) is None:
             create_bucket(bucket, store)
@@ -131,6 +132,28 @@ def serve_gcs(port: int, data_dir: Path, buckets: list[str]) -> None:
     finally:
         flush(force=True)
         httpd.server_close()
+
+
+def _answer_missing_objects_like_gcs() -> None:
+    """A download of a missing object gets GCS's body, `No such object: bucket/name`, not an empty one.
+
+    Airflow's GCS task-log writer tells "no log yet" from "GCS is failing" by that text; with an empty
+    404 it refuses to write the first log of every task (and keeps it only on the local disk).
+    """
+    from http import HTTPStatus
+
+    from gcp_storage_emulator import server as emulator
+    from gcp_storage_emulator.handlers import objects
+
+    def download(request, response, storage, *args, **kwargs):
+        objects.download(request, response, storage, *args, **kwargs)
+        if response.status == HTTPStatus.NOT_FOUND and not response._content:
+            response._content = f"No such object: {request.params['bucket_name']}/{request.params['object_id']}"
+
+    for _, methods in emulator.HANDLERS:
+        for method, handler in methods.items():
+            if handler is objects.download:
+                methods[method] = download
 
 
 def signal_exit() -> None:
