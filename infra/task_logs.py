@@ -56,8 +56,11 @@ def print_task_log(env: Environment, spec: str) -> int:
     prefix = f"{TASK_LOG_FOLDER}/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/"
     where = f"gs://{bucket}/{prefix}"
     try:
-        blobs = sorted(_client(env).list_blobs(bucket, prefix=prefix), key=lambda b: b.name)
-        texts = [(b.name, b.download_as_text()) for b in blobs]
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        retry = DEFAULT_RETRY.with_timeout(15.0)  # the default retries a refused connection for 2 minutes
+        blobs = sorted(_client(env).list_blobs(bucket, prefix=prefix, retry=retry, timeout=15), key=lambda b: b.name)
+        texts = [(b.name, b.download_as_text(retry=retry, timeout=30)) for b in blobs]
     except Exception as exc:  # refused, no credentials, no bucket: one line, what to do
         hint = f"is the platform running? `invoke deploy {env.name}`" if env.runtime == "local" else "run `gcloud auth application-default login`"
         raise UserError(f"cannot read {where}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]} ({hint})") from None

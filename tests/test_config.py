@@ -192,6 +192,16 @@ BAD_FILES = [
         "runtime: local\nlocal: {api_port: 8080, scheduler_health_port: 8080}\n",
         "local.scheduler_health_port: must differ from api_port (8080), got 8080",
     ),
+    (
+        "local_storage_port_clash",
+        "runtime: local\nlocal: {postgres_port: 9023, gcs_port: 9023}\n",
+        "local.gcs_port: must differ from postgres_port (9023), got 9023",
+    ),
+    (
+        "local_s3_and_gcs_ports_clash",
+        "runtime: local\nlocal: {s3_port: 9500, gcs_port: 9500}\n",
+        "local.gcs_port: must differ from s3_port (9500), got 9500",
+    ),
 ]
 
 

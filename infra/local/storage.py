@@ -172,15 +172,15 @@ def _forever(stop) -> None:
         stop()
 
 
-def probe(url: str, timeout: float = 5) -> int:
-    """Exit status of one liveness check: 0 when `url` answers 200-399."""
+def probe(url: str, timeout: float = 5, say=print) -> int:
+    """Exit status of one liveness check: 0 when `url` answers 200-399 (`say` gets the reason otherwise)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
             return 0 if 200 <= answer.status < 400 else 1
     except urllib.error.HTTPError as exc:
-        print(f"HTTP {exc.code} from {url}")
+        say(f"HTTP {exc.code} from {url}")
     except Exception as exc:
-        print(f"{url}: {type(exc).__name__}: {exc}"[:200])
+        say(f"{url}: {type(exc).__name__}: {exc}"[:200])
     return 1
 
 

@@ -38,7 +38,7 @@ class Endpoints:
                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + 60
         for url in (self.s3_url, self.gcs_url):
-            while storage.probe(url + "/", timeout=2) != 0:
+            while storage.probe(url + "/", timeout=2, say=lambda _: None) != 0:
                 assert time.monotonic() < deadline, f"{url} did not answer; see {tmp}"
                 time.sleep(0.2)
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url

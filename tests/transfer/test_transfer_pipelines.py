@@ -69,3 +69,25 @@ def test_dags_validate_counts_transfers_and_reports_a_bad_one(tmp_path, capsys):
     (folder / "pipelines" / "broken.yaml").write_text((BAD / "bad_scheme.yaml").read_text())
     assert dagtools.validate(str(folder)) == 1
     assert "broken.yaml:6:13: transfers[0].source: must start with s3://" in capsys.readouterr().out
+
+
+def test_logs_task_takes_dag_run_task_and_says_so_otherwise():
+    from infra.config import load_environment
+    from infra.errors import UserError
+    from infra.task_logs import print_task_log
+
+    with pytest.raises(UserError, match=r"--task 'binlog_hourly/orders': write DAG/RUN/TASK"):
+        print_task_log(load_environment("local"), "binlog_hourly/orders")
+
+
+def test_logs_task_names_the_bucket_when_the_endpoint_is_down(tmp_path, free_port):
+    from infra.config import parse_environment
+    from infra.errors import UserError
+    from infra.task_logs import print_task_log
+
+    env = parse_environment("local", {"runtime": "local", "local": {"gcs_port": free_port()}}, "local.yaml")
+    with pytest.raises(UserError) as info:
+        print_task_log(env, "binlog_hourly/manual__1/orders_binlogs")
+    message = str(info.value)
+    assert message.startswith("cannot read gs://af-local-task-logs/tasks/dag_id=binlog_hourly/run_id=manual__1/task_id=orders_binlogs/")
+    assert "invoke deploy local" in message and "\n" not in message
