@@ -115,15 +115,16 @@ def image(c, env, dry_run=False):
     positional=["env", "component"],
     help={
         "env": ENV_HELP,
-        "component": "api-server, scheduler, dag-processor, triggerer, postgres or supervisor (default: all)",
+        "component": "api-server, scheduler, dag-processor, triggerer, s3, gcs, postgres or supervisor (default: all)",
         "follow": "keep printing new lines",
+        "task": "DAG/RUN/TASK: print that task's log from the task-logs bucket (any environment)",
     },
 )
-def logs(c, env, component=None, follow=False):
-    """Show the logs of the local platform's components."""
+def logs(c, env, component=None, follow=False, task=None):
+    """Show the logs of the local platform's components, or one task's log from its bucket."""
     from infra import cli
 
-    cli.guarded(cli.logs, env, component=component or None, follow=follow)
+    cli.guarded(cli.logs, env, component=component or None, follow=follow, task=task or None)
 
 
 @task(

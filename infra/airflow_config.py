@@ -40,6 +40,8 @@ GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
 SECRET_PURPOSES = {("core", "fernet_key"): "fernet_key", ("api", "secret_key"): "api_secret_key", ("api_auth", "jwt_secret"): "jwt_secret"}
 # Connections the example pipelines use, each a database of the embedded PostgreSQL locally.
 PIPELINE_DATABASES = ("sample_source", "warehouse")
+# Task logs go to gs://<task-logs bucket>/<this>/ on every runtime (Airflow's remote logging).
+TASK_LOG_FOLDER = "tasks"
 
 
 # --- Probes, as the official chart can express them -----------------------------------------------
@@ -108,6 +110,8 @@ CHART_PROBES = {
     "dag-processor": (Exec, ("liveness",)),
     "triggerer": (Exec, ("liveness",)),
 }
+# Local-only components (the object storage endpoints): no chart values; probed like the others.
+LOCAL_PROBES = {"s3": (Exec, ("startup", "liveness")), "gcs": (Exec, ("startup", "liveness"))}
 CHART_PROBE_KEYS = {"startup": "startupProbe", "liveness": "livenessProbe", "readiness": "readinessProbe"}
 
 
@@ -127,7 +131,7 @@ class Component:
     readiness: Probe | None = None
 
     def __post_init__(self) -> None:
-        kind, allowed = CHART_PROBES[self.name]
+        kind, allowed = {**CHART_PROBES, **LOCAL_PROBES}[self.name]
         for which, probe in self.probes().items():
             if which not in allowed or not isinstance(probe.action, kind):
                 raise ValueError(f"{self.name}: the chart cannot express a {type(probe.action).__name__} {which} probe")
@@ -153,6 +157,7 @@ class AirflowSettings:
     components: tuple[Component, ...]
     admin_user: str = ADMIN_USER
     python_path: tuple[str, ...] = field(default=())
+    environment: dict[str, str] = field(default_factory=dict)  # plain process variables (not Airflow config)
 
     def get(self, section: str, key: str) -> str | None:
         return self.config.get((section, key))
@@ -241,6 +246,10 @@ def build(env: Environment) -> AirflowSettings:
     c["scheduler", "scheduler_health_check_server_port"] = str(env.local.scheduler_health_port if local else 8974)
     c["dag_processor", "dag_bundle_config_list"] = json.dumps(_bundles(env, folder))
     c["logging", "colored_console_log"] = "False"
+    # Task logs kept in a bucket everywhere (the source design's "copy of every log in storage"); the same
+    # keys on GKE (Workload Identity) and locally (the GCS endpoint, through remote_log_conn_id below).
+    c["logging", "remote_logging"] = "True"
+    c["logging", "remote_base_log_folder"] = f"gs://{naming.task_logs_bucket(env)}/{TASK_LOG_FOLDER}"
     # Values live in the secret store under the Terraform secret ids (a local file locally).
     secrets = {option: naming.secret_id(env, purpose) for option, purpose in SECRET_PURPOSES.items()}
     if local:
@@ -260,6 +269,9 @@ def build(env: Environment) -> AirflowSettings:
         c["dag_processor", "dag_bundle_storage_path"] = str(folder / "dag_bundles")
         c["secrets", "backend"] = ""  # locally nothing is secret beyond the generated keys
         connections = {conn: database_url(env, conn, "postgresql") for conn in PIPELINE_DATABASES}
+        connections.update(local_storage_connections(env))
+        c["logging", "remote_log_conn_id"] = GCP_CONN_ID
+        environment = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{env.local.gcs_port}"}
     else:
         assert env.gcp is not None
         c["secrets", "backend"] = SECRET_MANAGER_BACKEND
@@ -270,15 +282,13 @@ def build(env: Environment) -> AirflowSettings:
                 "variables_prefix": naming.variables_prefix(env),
             }
         )
-        # Task logs to the stack's bucket with Workload Identity (no connection: application default credentials).
-        c["logging", "remote_logging"] = "True"
-        c["logging", "remote_base_log_folder"] = f"gs://{naming.task_logs_bucket(env)}/tasks"
-        c["logging", "remote_log_conn_id"] = ""
+        c["logging", "remote_log_conn_id"] = ""  # no connection: application default credentials (Workload Identity)
         c["core", "simple_auth_manager_all_admins"] = "False"
         c["core", "simple_auth_manager_passwords_file"] = f"{GKE_SCRATCH}/simple_auth_manager_passwords.json"
         c["dag_processor", "dag_bundle_storage_path"] = f"{GKE_SCRATCH}/dag_bundles"
         c["logging", "dag_processor_log_target"] = "stdout"  # component logs to stdout: Cloud Logging
         connections = {}  # from Secret Manager: <connections_prefix>-<conn_id>
+        environment = {}
     for key, value in _platform_keys(env).items():
         c["platform", key] = value
     for section, keys in a.config_overrides.items():  # raw overrides win over everything above
@@ -291,7 +301,23 @@ def build(env: Environment) -> AirflowSettings:
         connections=connections,
         components=_components(env, c),
         python_path=(str(DAGS_DIR),) if local else ("/opt/airflow/dags",),
+        environment=environment,
     )
+
+
+AWS_CONN_ID, GCP_CONN_ID = "aws_default", "google_cloud_default"
+
+
+def local_storage_connections(env: Environment) -> dict[str, str]:
+    """The connections the example transfers use, pointing at the local S3 and GCS endpoints.
+
+    moto accepts any credentials (these are its test values); the GCS endpoint needs none, so the
+    Google connection is anonymous and `STORAGE_EMULATOR_HOST` routes google-cloud-storage to it.
+    """
+    aws = {"conn_type": "aws", "login": "testing", "password": "testing",
+           "extra": {"endpoint_url": f"http://127.0.0.1:{env.local.s3_port}", "region_name": "us-east-1"}}
+    google = {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "local"}}
+    return {AWS_CONN_ID: json.dumps(aws), GCP_CONN_ID: json.dumps(google)}
 
 
 # Which config sections each component reads; a change elsewhere does not restart it.
@@ -301,6 +327,8 @@ SECTIONS = {
     "scheduler": COMMON_SECTIONS | {"scheduler", "platform", "local_executor", "celery", "kubernetes_executor", "api", "dag_processor"},
     "dag-processor": COMMON_SECTIONS | {"dag_processor", "platform"},
     "triggerer": COMMON_SECTIONS | {"triggerer", "api"},
+    "s3": frozenset(),
+    "gcs": frozenset(),
 }
 
 
@@ -336,6 +364,7 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
     no_log_server = ("--skip-serve-logs",) if env.runtime == "local" else ()
 
     return (
+        *(_storage_components(env) if env.runtime == "local" else ()),
         Component(
             "api-server",
             cmd("api-server", "--port", str(api_port)),
@@ -356,6 +385,29 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
     )
 
 
+def _storage_components(env: Environment) -> tuple[Component, ...]:
+    """The local S3 and GCS endpoints (infra.local.storage), first so they are up when tasks run."""
+    folder = local_folder(env)
+    buckets = sorted({naming.task_logs_bucket(env), *local_destination_buckets()})
+
+    def endpoint(name: str, port: int, *args: str) -> Component:
+        probe = Probe(Exec(("python", "-m", "infra.local.storage", "probe", f"http://127.0.0.1:{port}/")), 0, 10, 5, 3)
+        command = ("python", "-m", "infra.local.storage", name, "--port", str(port), *args)
+        return Component(name, command, SECTIONS[name], liveness=probe, startup=Probe(probe.action, 0, 1, 5, 60))
+
+    return (
+        endpoint("s3", env.local.s3_port, "--seed-from", str(DAGS_DIR / "pipelines")),
+        endpoint("gcs", env.local.gcs_port, "--data-dir", str(folder / "gcs"), *(a for b in buckets for a in ("--bucket", b))),
+    )
+
+
+def local_destination_buckets() -> set[str]:
+    """The GCS buckets the project's transfer pipelines write to (created on the local GCS endpoint)."""
+    from infra.local.storage import transfer_urls
+
+    return {dest.split("://", 1)[1].split("/", 1)[0] for _, dest in transfer_urls(DAGS_DIR / "pipelines")}
+
+
 # --- Local renderer: environment variables ------------------------------------------------------
 
 
@@ -365,7 +417,7 @@ def env_key(section: str, key: str) -> str:
 
 def render_env(settings: AirflowSettings, secrets: dict[str, str], home: Path) -> dict[str, str]:
     """AIRFLOW__SECTION__KEY variables (and AIRFLOW_CONN_*) for a local process; `secrets` maps secret names to values."""
-    out = {"AIRFLOW_HOME": str(home), "PYTHONPATH": ":".join(settings.python_path)}
+    out = {"AIRFLOW_HOME": str(home), "PYTHONPATH": ":".join(settings.python_path), **settings.environment}
     for (section, key), value in settings.config.items():
         out[env_key(section, key)] = value
     for (section, key), name in settings.secrets.items():

@@ -151,8 +151,12 @@ def image(env_name: str, *, dry_run: bool) -> int:
     return 0
 
 
-def logs(env_name: str, *, component: str | None, follow: bool) -> int:
+def logs(env_name: str, *, component: str | None, follow: bool, task: str | None = None) -> int:
     env = load_environment(env_name)
+    if task:
+        from infra.task_logs import print_task_log
+
+        return print_task_log(env, task)
     if env.runtime != "local":
         raise UserError(f"{env.name} runs on GKE: its logs are in Cloud Logging (sink filters in environments/{env.name}.yaml)")
     from infra.local.runtime import logs as local_logs

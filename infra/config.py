@@ -469,6 +469,10 @@ class Local(StrictModel):
     scheduler_health_port: int = Field(
         default=8974, ge=1024, le=65535, description="Port of the scheduler's own health check server."
     )
+    s3_port: int = Field(default=9090, ge=1024, le=65535, description="Port of the local S3 endpoint (moto's server).")
+    gcs_port: int = Field(
+        default=9023, ge=1024, le=65535, description="Port of the local GCS endpoint (emulator; also holds task logs)."
+    )
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> Local:

@@ -61,7 +61,7 @@ def validate(path: str | None) -> int:
     factory = _factory(folder)
     problems: list[str] = []
     declared: dict[str, Path] = {}
-    tables = 0
+    counts = {"tables": 0, "transfers": 0}
     for file in pipeline_files_of(folder):
         try:
             pipeline = factory.load_pipeline(file, shown_as=shown_path(file))
@@ -69,7 +69,8 @@ def validate(path: str | None) -> int:
             problems.extend(str(p) for p in exc.problems)
             continue
         declared[pipeline.name] = file
-        tables += len(pipeline.tables)
+        for kind in counts:
+            counts[kind] += len(getattr(pipeline, kind, ()))
 
     sub = folder / "pipelines" if (folder / "pipelines").is_dir() else folder
     for stray in sorted(sub.glob("*.yml")):
@@ -89,7 +90,8 @@ def validate(path: str | None) -> int:
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"OK: {len(declared)} pipeline(s) ({tables} tables), {len(report['dags'])} DAG(s) imported from {shown_path(folder)}, no import errors")
+    parts = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n or kind == "tables")
+    print(f"OK: {len(declared)} pipeline(s) ({parts}), {len(report['dags'])} DAG(s) imported from {shown_path(folder)}, no import errors")
     return 0
 
 
@@ -147,6 +149,9 @@ def graph(pipeline: str, *, out: str | None = None) -> int:
     svg.write_text(to_svg(spec), encoding="utf-8")
     mmd = svg.with_suffix(".mmd")
     mmd.write_text(to_mermaid(spec), encoding="utf-8")
+    if hasattr(spec, "transfers"):
+        print(f"wrote {shown_path(svg)} and {shown_path(mmd)}: {len(spec.transfers)} transfers")
+        return 0
     edges = sum(len(t.depends_on) for t in spec.tables)
     print(f"wrote {shown_path(svg)} and {shown_path(mmd)}: {len(spec.tables)} tables, {edges} dependencies")
     return 0

@@ -116,7 +116,10 @@ def airflow_service_account(env: Environment) -> str:
 
 
 def task_logs_bucket(env: Environment) -> str:
-    """Bucket of Airflow's remote task logs."""
+    """The bucket task logs are kept in (Airflow's remote logging): on GCP the stack's `task-logs`
+    bucket; locally a bucket of the local GCS endpoint, so both read logs the same way."""
+    if env.gcp is None:
+        return _checked(f"{PREFIX}-{env.name}-task-logs", "bucket")
     return bucket(env, "task-logs")
 
 

@@ -212,6 +212,16 @@ BAD_FILES = [
         GCP + "labels: {team: data\x07}\n",
         None,  # position-based: checked below
     ),
+    (
+        "local_storage_port_clash",
+        "runtime: local\nlocal: {postgres_port: 9023, gcs_port: 9023}\n",
+        "local.gcs_port: must differ from postgres_port (9023), got 9023",
+    ),
+    (
+        "local_s3_and_gcs_ports_clash",
+        "runtime: local\nlocal: {s3_port: 9500, gcs_port: 9500}\n",
+        "local.gcs_port: must differ from s3_port (9500), got 9500",
+    ),
 ]
 
 

@@ -84,9 +84,11 @@ def pipeline_callbacks(
     slack_channel: str | None,
     pagerduty_conn_id: str | None,
     pagerduty_service: str | None,
+    story: str = "tables",
 ) -> dict[str, dict[str, list]]:
     """Callbacks for one pipeline: ``{"dag": {...DAG kwargs}, "task": {...default_args}}``.
 
+    `story` is what the messages count ("tables"; "transfers" adds the objects and bytes copied).
     Slack parts exist only with a channel (and a connection id), PagerDuty parts only with a service;
     without routing both dicts are empty.
     """
@@ -97,7 +99,8 @@ def pipeline_callbacks(
 
         def slack(kind: str) -> _Deferred:
             return _Deferred(
-                "PipelineSlackNotifier", kind=kind, pipeline=pipeline_name, channel=slack_channel, slack_webhook_conn_id=conn
+                "PipelineSlackNotifier", kind=kind, pipeline=pipeline_name, channel=slack_channel, slack_webhook_conn_id=conn,
+                story=story,
             )
 
         summary = slack("summary")

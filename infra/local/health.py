@@ -18,7 +18,8 @@ from pathlib import Path
 from infra.airflow_config import AirflowSettings
 from infra.local import postgres, processes
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("s3", "gcs", "api-server", "scheduler", "dag-processor", "triggerer")
+STORAGE = ("s3", "gcs")  # local object storage endpoints, answering GET /
 
 
 @dataclass
@@ -62,7 +63,12 @@ def check(settings: AirflowSettings, folder: Path, port: int, components: tuple[
         if not processes.alive(record):
             rows.append(Health(name, False, "not running"))
             continue
-        if name == "api-server":
+        if name in STORAGE:
+            command = settings.component(name).command
+            url = f"http://127.0.0.1:{command[command.index('--port') + 1]}/"
+            code, _ = http_get(url, 3)
+            rows.append(Health(name, 200 <= code < 400, url if 200 <= code < 400 else f"no answer on {url}"))
+        elif name == "api-server":
             ok = bool(body)
             rows.append(Health(name, ok, f"http://127.0.0.1:{settings.get('api', 'port')}" if ok else "no answer on /api/v2/monitor/health"))
         elif name == "scheduler":

@@ -73,7 +73,8 @@ def _ours(folder: Path) -> set[int]:
 def _check_ports(env: Environment, folder: Path) -> None:
     ours = _ours(folder)
     wanted = {"local.postgres_port": env.local.postgres_port, "local.api_port": env.local.api_port,
-              "local.scheduler_health_port": env.local.scheduler_health_port}
+              "local.scheduler_health_port": env.local.scheduler_health_port,
+              "local.s3_port": env.local.s3_port, "local.gcs_port": env.local.gcs_port}
     listeners = {}
     with contextlib.suppress(psutil.Error):
         for conn in psutil.net_connections("tcp"):
@@ -308,7 +309,7 @@ def _mark(ok: bool) -> str:
     return "[green]healthy[/]" if ok else "[red]unhealthy[/]"
 
 
-LOG_NAMES = ("api-server", "scheduler", "dag-processor", "triggerer", "postgres", "supervisor", "migrate", "bootstrap")
+LOG_NAMES = ("api-server", "scheduler", "dag-processor", "triggerer", "s3", "gcs", "postgres", "supervisor", "migrate", "bootstrap")
 
 
 def logs(env: Environment, component: str | None = None, follow: bool = False) -> int:

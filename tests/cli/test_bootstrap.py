@@ -76,7 +76,7 @@ def test_the_canary_pool_is_always_first_and_never_declared_twice():
         ({"connections": [{"conn_id": "c", "conn_type": "http", "extra": {"api_token": "abc"}}]},
          "bootstrap.connections[0].extra: extra.api_token looks like a secret: keep secrets in Secret Manager (password_secret)"),
         ({"connections": [{"conn_id": "c", "conn_type": "http", "password": "abc"}]},
-         "bootstrap.connections[0].password: unknown key"),
+         "bootstrap.connections[0]: unknown key 'password'"),
         ({"pools": [{"name": "etl", "slots": 1}, {"name": "etl", "slots": 2}]}, "bootstrap.pools: pool declared twice: etl"),
         ({"variables": [{"key": "partner_api_key", "value": "abc"}]},
          "bootstrap.variables[0]: variable 'partner_api_key' looks like a secret: keep its value in Secret Manager (`secret`)"),

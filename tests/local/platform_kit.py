@@ -36,6 +36,8 @@ def write_env(folder: Path, airflow: dict | None = None, local: dict | None = No
         "postgres_port": free_port(),
         "api_port": free_port(),
         "scheduler_health_port": free_port(),
+        "s3_port": free_port(),
+        "gcs_port": free_port(),
     }
     data = {
         "runtime": "local",

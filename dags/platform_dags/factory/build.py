@@ -17,12 +17,14 @@ from platform_dags.factory.spec import Pipeline
 STEPS = ("extract", "transform", "publish")
 
 
-def build_dag(pipeline: Pipeline):
-    """The DAG for `pipeline` (validated by `load_pipeline`, so its name is set)."""
-    from airflow.sdk import DAG, TaskGroup
+def new_dag(pipeline, story: str = "tables"):
+    """An empty DAG with what every pipeline kind shares: schedule, retries, alert callbacks.
+
+    `story` names what the Slack messages count ("tables", "transfers").
+    """
+    from airflow.sdk import DAG
 
     from platform_dags import alerts, setting
-    from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
 
     d = pipeline.defaults
     callbacks = alerts.pipeline_callbacks(
@@ -31,6 +33,7 @@ def build_dag(pipeline: Pipeline):
         slack_channel=pipeline.alerts.slack_channel or setting("slack_channel") or None,
         pagerduty_conn_id=setting("pagerduty_conn_id"),
         pagerduty_service=pipeline.alerts.pagerduty_service or setting("pagerduty_service") or None,
+        story=story,
     )
     default_args = {
         "owner": pipeline.owner,
@@ -50,11 +53,26 @@ def build_dag(pipeline: Pipeline):
         schedule=pipeline.schedule,
         start_date=datetime(start.year, start.month, start.day, tzinfo=timezone.utc),
         catchup=False,
-        max_active_runs=1,  # a nightly load must not overlap its own previous run
+        max_active_runs=1,  # a run (nightly load, hourly copy) must not overlap its own previous run
         default_args=default_args,
         tags=["pipeline", *pipeline.tags],
         **callbacks["dag"],
     )
+    return dag
+
+
+def build_dag(pipeline: Pipeline):
+    """The DAG for `pipeline` (validated by `load_pipeline`, so its name is set)."""
+    if not isinstance(pipeline, Pipeline):  # another kind (transfers:)
+        from platform_dags.factory.transfer import build_transfer_dag
+
+        return build_transfer_dag(pipeline)
+    from airflow.sdk import TaskGroup
+
+    from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
+
+    d = pipeline.defaults
+    dag = new_dag(pipeline)
     publish = {}
     extract = {}
     with dag:

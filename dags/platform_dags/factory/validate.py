@@ -48,17 +48,43 @@ def _load(path: Path, text: str | None, shown_as: str | None) -> Pipeline:
     if not isinstance(data, dict):
         raise PipelineError([doc.problem((), "a pipeline file is a mapping with keys name, schedule, owner, tables, ...")])
     problems = list(doc.duplicates)
+    model, kind_problem = _kind(doc, data)
     pipeline = None
-    try:
-        pipeline = Pipeline.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            loc, message, at_key = explain(error, Pipeline)
-            problems.append(doc.problem(loc, message, at_key=at_key))
+    if kind_problem:
+        problems.append(kind_problem)
+    else:
+        try:
+            pipeline = model.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc, message, at_key = explain(error, model)
+                problems.append(doc.problem(loc, message, at_key=at_key))
     problems.extend(_whole_file_checks(doc, path.stem, data))
     if problems or pipeline is None:
         raise PipelineError(sorted(set(problems)))
     return pipeline if pipeline.name else pipeline.model_copy(update={"name": path.stem})
+
+
+def _kinds() -> dict[str, type[BaseModel]]:
+    """Pipeline kinds by the one top-level key that selects them."""
+    from platform_dags.factory.transfer import TransferPipeline
+
+    return {"tables": Pipeline, "transfers": TransferPipeline}
+
+
+def _kind(doc: Document, data: dict) -> tuple[type[BaseModel], Problem | None]:
+    """The model for the file's kind, or a problem when it has none or several of the kind keys."""
+    kinds = _kinds()
+    present = [key for key in data if key in kinds]
+    if len(present) == 1:
+        return kinds[present[0]], None
+    if not present:
+        for key in data:  # a misspelt kind key (`transfer:`) is the likely cause
+            hint = difflib.get_close_matches(str(key), list(kinds), n=1)
+            if hint:
+                return Pipeline, doc.problem((key,), f"unknown key {key!r} (did you mean {hint[0]!r}?)", at_key=True)
+        return Pipeline, doc.problem((), f"a pipeline needs one of the keys {', '.join(kinds)} (what it runs)")
+    return Pipeline, doc.problem((present[1],), f"{present[1]}: a pipeline has one of {', '.join(kinds)}, not several (found {', '.join(present)})", at_key=True)
 
 
 def _whole_file_checks(doc: Document, stem: str, data: dict) -> list[Problem]:
@@ -78,6 +104,11 @@ def _whole_file_checks(doc: Document, stem: str, data: dict) -> list[Problem]:
     tables = data.get("tables")
     if isinstance(tables, list):
         problems.extend(_table_checks(doc, tables))
+    transfers = data.get("transfers")
+    if isinstance(transfers, list):
+        from platform_dags.factory.transfer import transfer_checks
+
+        problems.extend(transfer_checks(doc, transfers))
     return problems
 
 
