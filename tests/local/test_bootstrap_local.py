@@ -9,6 +9,7 @@ import yaml
 from cryptography.fernet import Fernet
 from rich.console import Console
 
+from infra import naming
 from infra.airflow_config import ADMIN_USER
 from infra.bootstrap import bootstrap, password_token, sync, wanted
 from infra.config import parse_environment
@@ -97,7 +98,7 @@ def test_bootstrap_creates_what_is_declared_once_and_then_changes_nothing(tmp_pa
         assert "created variable partner_api_key" in first
         assert "the first system_canary run exists" in first
         assert "pool" not in first, "the deploy already made the pools: nothing to do for them"
-        fernet = Fernet(json.loads((platform.folder / "secrets.json").read_text())["fernet-key"].encode())
+        fernet = Fernet(json.loads((platform.folder / "secrets.json").read_text())[naming.secret_id(platform.env, "fernet_key")].encode())
         (stored,) = platform.sql("SELECT password FROM connection WHERE conn_id = 'warehouse_secret'")[0]
         assert fernet.decrypt(stored.encode()).decode() == "first-password"
 
