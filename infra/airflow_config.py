@@ -203,6 +203,37 @@ def _platform_keys(env: Environment) -> dict[str, str]:
         keys["slack_channel"] = env.alerts.slack_channel
     if env.alerts.pagerduty_service:
         keys["pagerduty_service"] = env.alerts.pagerduty_service
+    keys.update(_spark_keys(env))
+    return keys
+
+
+SPARK_LOCAL_CONN = "spark_local"
+
+
+def _spark_keys(env: Environment) -> dict[str, str]:
+    """Where `jobs:` pipelines run (platform_dags.factory.spark reads these); nothing without Spark."""
+    from infra import naming
+
+    spark = env.spark
+    if spark is None:
+        return {}
+    keys = {"spark_target": spark.target, "spark_jars": ",".join(spark.jars)}
+    if spark.target == "local":
+        keys["spark_conn_id"] = SPARK_LOCAL_CONN
+    elif spark.target == "dataproc":
+        assert env.gcp is not None  # the model allows dataproc on runtime gke only
+        keys.update(
+            spark_project_id=env.gcp.project_id,
+            spark_region=env.gcp.region,
+            spark_service_account=naming.spark_service_account(env),
+            spark_subnetwork_uri=naming.subnetwork_uri(env),
+            spark_staging_bucket=naming.spark_staging_bucket(env),
+            spark_scripts_uri=f"gs://{naming.spark_staging_bucket(env)}/{naming.spark_scripts_prefix()}",
+            spark_runtime_version=spark.dataproc_runtime_version,
+        )
+    else:
+        assert spark.emr is not None
+        keys.update(spark_emr_conn_id=spark.emr.conn_id, spark_scripts_uri=spark.emr.scripts_uri.rstrip("/"))
     return keys
 
 
@@ -251,6 +282,8 @@ def build(env: Environment) -> AirflowSettings:
         c["dag_processor", "dag_bundle_storage_path"] = str(folder / "dag_bundles")
         c["secrets", "backend"] = ""  # locally nothing is secret beyond the generated keys
         connections = {conn: database_url(env, conn, "postgresql") for conn in PIPELINE_DATABASES}
+        if env.spark is not None and env.spark.target == "local":
+            connections[SPARK_LOCAL_CONN] = json.dumps({"conn_type": "spark", "host": env.spark.local_master})
     else:
         assert env.gcp is not None
         c["secrets", "backend"] = SECRET_MANAGER_BACKEND

@@ -465,6 +465,46 @@ class Local(StrictModel):
         return value
 
 
+# --- Spark (pipelines of kind `jobs:`) -----------------------------------------------------------
+
+
+class SparkEmr(StrictModel):
+    conn_id: str = Field(
+        default="emr_spark",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$",
+        description="Airflow AWS connection whose extra holds application_id and execution_role_arn.",
+    )
+    scripts_uri: str = Field(
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="s3:// folder the DAG repository is synced to; a job's script path is appended to it.",
+    )
+
+
+class Spark(StrictModel):
+    """Where the Spark jobs of `jobs:` pipelines run: the environment's choice, never the pipeline file's."""
+
+    target: Literal["local", "dataproc", "emr"] = Field(
+        description="local: spark-submit from the pyspark wheel; dataproc: Dataproc Serverless batches; emr: EMR Serverless job runs."
+    )
+    local_master: str = Field(
+        default="local[2]", pattern=r"^local\[(\d+|\*)\]$", description="Spark master for target local, like local[2]."
+    )
+    jars: list[str] = Field(
+        default_factory=lambda: ["/usr/share/java/postgresql.jar"],
+        description="Extra jars for every job (the PostgreSQL JDBC driver); gs:// or s3:// URIs on the cloud targets.",
+    )
+    dataproc_runtime_version: str = Field(
+        default="2.3", pattern=r"^\d+\.\d+$", description="Dataproc Serverless runtime version (target dataproc)."
+    )
+    emr: SparkEmr | None = Field(default=None, description="EMR Serverless application connection (target emr).")
+
+    @model_validator(mode="after")
+    def _emr_needs_its_section(self) -> Spark:
+        if self.target == "emr" and self.emr is None:
+            raise PydanticCustomError("config_at", "{message}", {"message": "required for target emr", "key": "emr"})
+        return self
+
+
 # --- The environment -----------------------------------------------------------------------------
 
 
@@ -488,6 +528,7 @@ class Environment(StrictModel):
     airflow: Airflow = Field(default_factory=Airflow, description="Airflow itself.")
     alerts: Alerts = Field(default_factory=Alerts, description="Where alerts go.")
     local: Local = Field(default_factory=Local, description="Ports and folder of the local runtime (runtime local).")
+    spark: Spark | None = Field(default=None, description="Spark jobs: where they run (omit to disable Spark).")
 
     @model_validator(mode="after")
     def _runtime_sections(self) -> Environment:
@@ -498,6 +539,10 @@ class Environment(StrictModel):
         if self.runtime == "local" and self.gcp is not None:
             raise PydanticCustomError(
                 "config_at", "{message}", {"message": "only used with runtime gke, remove it", "key": "gcp"}
+            )
+        if self.spark is not None and self.spark.target == "dataproc" and self.runtime != "gke":
+            raise PydanticCustomError(
+                "config_at", "{message}", {"message": "target dataproc needs runtime gke (a GCP project)", "key": "spark"}
             )
         return self
 

@@ -21,6 +21,10 @@ def build_dag(pipeline: Pipeline):
     """The DAG for `pipeline` (validated by `load_pipeline`, so its name is set)."""
     from airflow.sdk import DAG, TaskGroup
 
+    if hasattr(pipeline, "jobs"):  # the `jobs:` kind (Spark)
+        from platform_dags.factory.spark_build import build_spark_dag
+
+        return build_spark_dag(pipeline)
     from platform_dags import alerts, setting
     from platform_dags.etl import ExtractOperator, PublishOperator, TransformOperator
 
@@ -32,17 +36,7 @@ def build_dag(pipeline: Pipeline):
         pagerduty_conn_id=setting("pagerduty_conn_id"),
         pagerduty_service=pipeline.alerts.pagerduty_service or setting("pagerduty_service") or None,
     )
-    default_args = {
-        "owner": pipeline.owner,
-        "retries": d.retries,
-        "retry_delay": timedelta(minutes=d.retry_delay_minutes),
-        "retry_exponential_backoff": d.retry_exponential_backoff,
-        "max_retry_delay": timedelta(minutes=d.max_retry_delay_minutes),
-        "pool": d.pool,
-        "execution_timeout": timedelta(minutes=d.execution_timeout_minutes),
-        "weight_rule": "absolute",
-        **callbacks["task"],
-    }
+    default_args = {**default_args_of(pipeline), "weight_rule": "absolute", **callbacks["task"]}
     start = pipeline.start_date
     dag = DAG(
         dag_id=pipeline.name,
@@ -93,3 +87,17 @@ def build_dag(pipeline: Pipeline):
             if t.depends_on:
                 extract[t.name].set_upstream([publish[dep] for dep in t.depends_on])
     return dag
+
+
+def default_args_of(pipeline) -> dict:
+    """Retry, pool and timeout settings of `defaults:`, shared by every pipeline kind."""
+    d = pipeline.defaults
+    return {
+        "owner": pipeline.owner,
+        "retries": d.retries,
+        "retry_delay": timedelta(minutes=d.retry_delay_minutes),
+        "retry_exponential_backoff": d.retry_exponential_backoff,
+        "max_retry_delay": timedelta(minutes=d.max_retry_delay_minutes),
+        "pool": d.pool,
+        "execution_timeout": timedelta(minutes=d.execution_timeout_minutes),
+    }

@@ -18,7 +18,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from platform_dags.factory.source import Document, PipelineError, Problem
+from platform_dags.factory import spark
 from platform_dags.factory.spec import AIRFLOW_KEY, Pipeline
+
+# The pipeline kinds: a file has exactly one of these top-level keys, which picks its model.
+KINDS: dict[str, type[BaseModel]] = {"tables": Pipeline, "jobs": spark.SparkPipeline}
 
 # Airflow's presets besides cron aliases; cron aliases come from Airflow itself (below).
 _SPECIAL_PRESETS = ("@once", "@continuous")
@@ -57,16 +61,24 @@ def _load(path: Path, text: str | None, shown_as: str | None) -> Pipeline:
     if not isinstance(data, dict):
         raise PipelineError([doc.problem((), "a pipeline file is a mapping with keys name, schedule, owner, tables, ...")])
     problems = list(doc.duplicates)
+    kinds = [key for key in KINDS if key in data]
+    if len(kinds) != 1:
+        found = f"it has {' and '.join(kinds)}" if kinds else "it has none"
+        raise PipelineError([*problems, doc.problem((), f"a pipeline file has exactly one of the keys {', '.join(KINDS)}; {found}")])
+    model = KINDS[kinds[0]]
     pipeline = None
     try:
-        pipeline = Pipeline.model_validate(data)
+        pipeline = model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_from_pydantic(doc, error) for error in exc.errors())
+        problems.extend(_from_pydantic(doc, error, model) for error in exc.errors())
     problems.extend(_whole_file_checks(doc, path.stem, data))
+    if kinds[0] == "jobs":
+        problems.extend(spark.script_problems(doc, path, data))
     if problems:
         raise PipelineError(sorted(set(problems)))
     assert pipeline is not None
-    return pipeline if pipeline.name else pipeline.model_copy(update={"name": path.stem})
+    pipeline = pipeline if pipeline.name else pipeline.model_copy(update={"name": path.stem})
+    return spark.with_source(pipeline, path) if kinds[0] == "jobs" else pipeline
 
 
 def _where(loc: tuple) -> str:
@@ -86,12 +98,12 @@ def _got(value: Any) -> str:
     return repr(value)
 
 
-def _from_pydantic(doc: Document, error: dict) -> Problem:
+def _from_pydantic(doc: Document, error: dict, model: type[BaseModel] = Pipeline) -> Problem:
     loc, kind, value = tuple(error["loc"]), error["type"], error.get("input")
     where = _where(loc[:-1]) if kind in ("extra_forbidden", "missing") else _where(loc)
     prefix = f"{where}: " if where else ""
     if kind == "extra_forbidden":
-        allowed = _keys_at(loc[:-1])
+        allowed = _keys_at(loc[:-1], model)
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else f" (known keys: {', '.join(allowed)})"
         return doc.problem(loc, f"{prefix}unknown key {loc[-1]!r}{suggestion}", at_key=True)
@@ -109,9 +121,8 @@ def _from_pydantic(doc: Document, error: dict) -> Problem:
     return doc.problem(loc, f"{prefix}{message}")
 
 
-def _keys_at(loc: tuple) -> list[str]:
+def _keys_at(loc: tuple, model: Any = Pipeline) -> list[str]:
     """The keys the model allows at `loc`, for did-you-mean hints."""
-    model: Any = Pipeline
     for part in loc:
         if isinstance(part, int):
             continue
@@ -142,9 +153,9 @@ def _whole_file_checks(doc: Document, stem: str, data: dict) -> list[Problem]:
         message = schedule_problem(schedule)
         if message:
             problems.append(doc.problem(("schedule",), f"schedule: {message}"))
-    tables = data.get("tables")
-    if isinstance(tables, list):
-        problems.extend(_table_checks(doc, tables))
+    for key, noun in (("tables", "table"), ("jobs", "job")):
+        if isinstance(data.get(key), list):
+            problems.extend(_table_checks(doc, data[key], key, noun))
     return problems
 
 
@@ -165,7 +176,7 @@ def schedule_problem(schedule: str) -> str | None:
     return None
 
 
-def _table_checks(doc: Document, tables: list) -> list[Problem]:
+def _table_checks(doc: Document, tables: list, key: str = "tables", noun: str = "table") -> list[Problem]:
     problems: list[Problem] = []
     first_index: dict[str, int] = {}
     for i, table in enumerate(tables):
@@ -173,8 +184,8 @@ def _table_checks(doc: Document, tables: list) -> list[Problem]:
         if not isinstance(name, str):
             continue
         if name in first_index:
-            first = doc.problem(("tables", first_index[name], "name"), "")
-            problems.append(doc.problem(("tables", i, "name"), f"tables[{i}].name: duplicate table name {name!r} (first defined on line {first.line})"))
+            first = doc.problem((key, first_index[name], "name"), "")
+            problems.append(doc.problem((key, i, "name"), f"{key}[{i}].name: duplicate {noun} name {name!r} (first defined on line {first.line})"))
         else:
             first_index[name] = i
 
@@ -184,15 +195,15 @@ def _table_checks(doc: Document, tables: list) -> list[Problem]:
             continue
         deps = table.get("depends_on")
         for j, dep in enumerate(deps if isinstance(deps, list) else []):
-            loc = ("tables", i, "depends_on", j)
+            loc = (key, i, "depends_on", j)
             if not isinstance(dep, str):
                 continue  # the model reports the type
             if dep == table["name"]:
-                problems.append(doc.problem(loc, f"tables[{i}].depends_on: table {dep!r} depends on itself"))
+                problems.append(doc.problem(loc, f"{key}[{i}].depends_on: {noun} {dep!r} depends on itself"))
             elif dep not in first_index:
                 hint = difflib.get_close_matches(dep, list(first_index), n=1)
                 problems.append(
-                    doc.problem(loc, f"tables[{i}].depends_on: unknown table {dep!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+                    doc.problem(loc, f"{key}[{i}].depends_on: unknown {noun} {dep!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
                 )
             else:
                 edges[table["name"]].append((dep, loc))
