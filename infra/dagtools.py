@@ -62,7 +62,7 @@ def validate(path: str | None) -> int:
     factory = _factory(folder)
     problems: list[str] = []
     declared: dict[str, Path] = {}
-    tables = 0
+    tables = jobs = 0
     for file in pipeline_files_of(folder):
         try:
             pipeline = factory.load_pipeline(file, shown_as=_shown(file))
@@ -70,7 +70,10 @@ def validate(path: str | None) -> int:
             problems.extend(str(p) for p in exc.problems)
             continue
         declared[pipeline.name] = file
-        tables += len(pipeline.tables)
+        if hasattr(pipeline, "jobs"):
+            jobs += len(pipeline.jobs)
+        else:
+            tables += len(pipeline.tables)
 
     sub = folder / "pipelines" if (folder / "pipelines").is_dir() else folder
     for stray in sorted(sub.glob("*.yml")):
@@ -90,8 +93,14 @@ def validate(path: str | None) -> int:
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"OK: {len(declared)} pipeline(s) ({tables} tables), {len(report['dags'])} DAG(s) imported from {_shown(folder)}, no import errors")
+    counted = f"{tables} tables" + (f", {jobs} Spark jobs" if jobs else "")
+    print(f"OK: {len(declared)} pipeline(s) ({counted}), {len(report['dags'])} DAG(s) imported from {_shown(folder)}, no import errors")
     return 0
+
+
+def _items(pipeline) -> list:
+    """The tables of an ETL pipeline, or the jobs of a Spark (`jobs:`) pipeline."""
+    return pipeline.jobs if hasattr(pipeline, "jobs") else pipeline.tables
 
 
 def _import_folder(folder: Path) -> dict:
@@ -148,6 +157,8 @@ def graph(pipeline: str, *, out: str | None = None) -> int:
     svg.write_text(to_svg(spec), encoding="utf-8")
     mmd = svg.with_suffix(".mmd")
     mmd.write_text(to_mermaid(spec), encoding="utf-8")
-    edges = sum(len(t.depends_on) for t in spec.tables)
-    print(f"wrote {_shown(svg)} and {_shown(mmd)}: {len(spec.tables)} tables, {edges} dependencies")
+    items = _items(spec)
+    edges = sum(len(t.depends_on) for t in items)
+    noun = "jobs" if hasattr(spec, "jobs") else "tables"
+    print(f"wrote {_shown(svg)} and {_shown(mmd)}: {len(items)} {noun}, {edges} dependencies")
     return 0
