@@ -217,9 +217,13 @@ def _spark_keys(env: Environment) -> dict[str, str]:
     spark = env.spark
     if spark is None:
         return {}
-    keys = {"spark_target": spark.target, "spark_jars": ",".join(spark.jars)}
+    keys = {"spark_target": spark.target}
+
+    def uri(base: str, path: str) -> str:  # cloud targets: a bare path lives under the target's folder
+        return path if "://" in path else f"{base.rstrip('/')}/{path.lstrip('/')}"
     if spark.target == "local":
         keys["spark_conn_id"] = SPARK_LOCAL_CONN
+        keys["spark_jars"] = ",".join(spark.jars)
     elif spark.target == "dataproc":
         assert env.gcp is not None  # the model allows dataproc on runtime gke only
         keys.update(
@@ -230,10 +234,12 @@ def _spark_keys(env: Environment) -> dict[str, str]:
             spark_staging_bucket=naming.spark_staging_bucket(env),
             spark_scripts_uri=f"gs://{naming.spark_staging_bucket(env)}/{naming.spark_scripts_prefix()}",
             spark_runtime_version=spark.dataproc_runtime_version,
+            spark_jars=",".join(uri(f"gs://{naming.spark_staging_bucket(env)}", jar) for jar in spark.jars),
         )
     else:
         assert spark.emr is not None
-        keys.update(spark_emr_conn_id=spark.emr.conn_id, spark_scripts_uri=spark.emr.scripts_uri.rstrip("/"))
+        scripts = spark.emr.scripts_uri.rstrip("/")
+        keys.update(spark_emr_conn_id=spark.emr.conn_id, spark_scripts_uri=scripts, spark_jars=",".join(uri(scripts, j) for j in spark.jars))
     return keys
 
 

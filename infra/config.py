@@ -490,13 +490,24 @@ class Spark(StrictModel):
         default="local[2]", pattern=r"^local\[(\d+|\*)\]$", description="Spark master for target local, like local[2]."
     )
     jars: list[str] = Field(
-        default_factory=lambda: ["/usr/share/java/postgresql.jar"],
-        description="Extra jars for every job (the PostgreSQL JDBC driver); gs:// or s3:// URIs on the cloud targets.",
+        default_factory=list,
+        description=(
+            "Extra jars for every job (the PostgreSQL JDBC driver). Local: paths (default Debian's"
+            " /usr/share/java/postgresql.jar); dataproc: gs:// URIs or paths in the Spark staging bucket;"
+            " emr: s3:// URIs or paths under emr.scripts_uri."
+        ),
     )
     dataproc_runtime_version: str = Field(
         default="2.3", pattern=r"^\d+\.\d+$", description="Dataproc Serverless runtime version (target dataproc)."
     )
     emr: SparkEmr | None = Field(default=None, description="EMR Serverless application connection (target emr).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_jdbc_driver_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("target") == "local" and "jars" not in data:
+            return {**data, "jars": ["/usr/share/java/postgresql.jar"]}  # Debian's libpostgresql-jdbc-java
+        return data
 
     @model_validator(mode="after")
     def _emr_needs_its_section(self) -> Spark:
