@@ -65,7 +65,7 @@ def commands(platform: Platform) -> dict[str, list[str]]:
         cmd = [str(Path(spark_home_bin()) / "spark-submit"), "--master", master]
         for key, value in task.conf.items():
             cmd += ["--conf", f"{key}={value}"]
-        cmd += ["--jars", task.jars, "--driver-memory", task.driver_memory, "--name", task.name, task.application]
+        cmd += ["--jars", task.jars, "--driver-memory", task._driver_memory, "--name", task.name, task.application]
         out[task.task_id] = cmd + [a.replace("{{ jdbc_url('warehouse') }}", jdbc) for a in task.application_args]
     return out
 
