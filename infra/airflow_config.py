@@ -219,6 +219,43 @@ def _platform_keys(env: Environment) -> dict[str, str]:
         keys["slack_channel"] = env.alerts.slack_channel
     if env.alerts.pagerduty_service:
         keys["pagerduty_service"] = env.alerts.pagerduty_service
+    keys.update(_spark_keys(env))
+    return keys
+
+
+SPARK_LOCAL_CONN = "spark_local"
+
+
+def _spark_keys(env: Environment) -> dict[str, str]:
+    """Where `jobs:` pipelines run (platform_dags.factory.spark reads these); nothing without Spark."""
+    from infra import naming
+
+    spark = env.spark
+    if spark is None:
+        return {}
+    keys = {"spark_target": spark.target}
+
+    def uri(base: str, path: str) -> str:  # cloud targets: a bare path lives under the target's folder
+        return path if "://" in path else f"{base.rstrip('/')}/{path.lstrip('/')}"
+    if spark.target == "local":
+        keys["spark_conn_id"] = SPARK_LOCAL_CONN
+        keys["spark_jars"] = ",".join(spark.jars)
+    elif spark.target == "dataproc":
+        assert env.gcp is not None  # the model allows dataproc on runtime gke only
+        keys.update(
+            spark_project_id=env.gcp.project_id,
+            spark_region=env.gcp.region,
+            spark_service_account=naming.spark_service_account(env),
+            spark_subnetwork_uri=naming.subnetwork_uri(env),
+            spark_staging_bucket=naming.spark_staging_bucket(env),
+            spark_scripts_uri=f"gs://{naming.spark_staging_bucket(env)}/{naming.spark_scripts_prefix()}",
+            spark_runtime_version=spark.dataproc_runtime_version,
+            spark_jars=",".join(uri(f"gs://{naming.spark_staging_bucket(env)}", jar) for jar in spark.jars),
+        )
+    else:
+        assert spark.emr is not None
+        scripts = spark.emr.scripts_uri.rstrip("/")
+        keys.update(spark_emr_conn_id=spark.emr.conn_id, spark_scripts_uri=scripts, spark_jars=",".join(uri(scripts, j) for j in spark.jars))
     return keys
 
 
@@ -272,6 +309,8 @@ def build(env: Environment) -> AirflowSettings:
         connections.update(local_storage_connections(env))
         c["logging", "remote_log_conn_id"] = GCP_CONN_ID
         environment = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{env.local.gcs_port}"}
+        if env.spark is not None and env.spark.target == "local":
+            connections[SPARK_LOCAL_CONN] = json.dumps({"conn_type": "spark", "host": env.spark.local_master})
     else:
         assert env.gcp is not None
         c["secrets", "backend"] = SECRET_MANAGER_BACKEND

@@ -641,6 +641,57 @@ class Bootstrap(StrictModel):
         return _unique(value, "conn_id", "connection")
 
 
+# --- Spark (pipelines of kind `jobs:`) -----------------------------------------------------------
+
+
+class SparkEmr(StrictModel):
+    conn_id: str = Field(
+        default="emr_spark",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$",
+        description="Airflow AWS connection whose extra holds application_id and execution_role_arn.",
+    )
+    scripts_uri: str = Field(
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="s3:// folder the DAG repository is synced to; a job's script path is appended to it.",
+    )
+
+
+class Spark(StrictModel):
+    """Where the Spark jobs of `jobs:` pipelines run: the environment's choice, never the pipeline file's."""
+
+    target: Literal["local", "dataproc", "emr"] = Field(
+        description="local: spark-submit from the pyspark wheel; dataproc: Dataproc Serverless batches; emr: EMR Serverless job runs."
+    )
+    local_master: str = Field(
+        default="local[2]", pattern=r"^local\[(\d+|\*)\]$", description="Spark master for target local, like local[2]."
+    )
+    jars: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Extra jars for every job (the PostgreSQL JDBC driver). Local: paths (default Debian's"
+            " /usr/share/java/postgresql.jar); dataproc: gs:// URIs or paths in the Spark staging bucket;"
+            " emr: s3:// URIs or paths under emr.scripts_uri."
+        ),
+    )
+    dataproc_runtime_version: str = Field(
+        default="2.3", pattern=r"^\d+\.\d+$", description="Dataproc Serverless runtime version (target dataproc)."
+    )
+    emr: SparkEmr | None = Field(default=None, description="EMR Serverless application connection (target emr).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_jdbc_driver_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("target") == "local" and "jars" not in data:
+            return {**data, "jars": ["/usr/share/java/postgresql.jar"]}  # Debian's libpostgresql-jdbc-java
+        return data
+
+    @model_validator(mode="after")
+    def _emr_needs_its_section(self) -> Spark:
+        if self.target == "emr" and self.emr is None:
+            raise fail_at("emr", "required for target emr")
+        return self
+
+
 # --- The environment -----------------------------------------------------------------------------
 
 
@@ -672,6 +723,8 @@ class Environment(StrictModel):
         default_factory=Bootstrap, description="Pools, variables and connections `invoke bootstrap` creates in Airflow."
     )
 
+    spark: Spark | None = Field(default=None, description="Spark jobs: where they run (omit to disable Spark).")
+
     @model_validator(mode="before")
     @classmethod
     def _sinks_follow_namespace(cls, data: Any) -> Any:
@@ -691,6 +744,8 @@ class Environment(StrictModel):
             raise fail_at("gcp", "required for runtime gke")
         if self.runtime == "local" and self.gcp is not None:
             raise fail_at("gcp", "only used with runtime gke, remove it")
+        if self.spark is not None and self.spark.target == "dataproc" and self.runtime != "gke":
+            raise fail_at("spark", "target dataproc needs runtime gke (a GCP project)")
         return self
 
 

@@ -61,7 +61,7 @@ def validate(path: str | None) -> int:
     factory = _factory(folder)
     problems: list[str] = []
     declared: dict[str, Path] = {}
-    counts = {"tables": 0, "transfers": 0}
+    counts = {"tables": 0, "jobs": 0, "transfers": 0}
     for file in pipeline_files_of(folder):
         try:
             pipeline = factory.load_pipeline(file, shown_as=shown_path(file))
@@ -90,9 +90,15 @@ def validate(path: str | None) -> int:
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    parts = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n or kind == "tables")
+    words = {"tables": "tables", "jobs": "Spark jobs", "transfers": "transfers"}
+    parts = ", ".join(f"{n} {words[kind]}" for kind, n in counts.items() if n or kind == "tables")
     print(f"OK: {len(declared)} pipeline(s) ({parts}), {len(report['dags'])} DAG(s) imported from {shown_path(folder)}, no import errors")
     return 0
+
+
+def _items(pipeline) -> list:
+    """The tables of an ETL pipeline, or the jobs of a Spark (`jobs:`) pipeline."""
+    return pipeline.jobs if hasattr(pipeline, "jobs") else pipeline.tables
 
 
 def _import_folder(folder: Path) -> dict:
@@ -152,6 +158,8 @@ def graph(pipeline: str, *, out: str | None = None) -> int:
     if hasattr(spec, "transfers"):
         print(f"wrote {shown_path(svg)} and {shown_path(mmd)}: {len(spec.transfers)} transfers")
         return 0
-    edges = sum(len(t.depends_on) for t in spec.tables)
-    print(f"wrote {shown_path(svg)} and {shown_path(mmd)}: {len(spec.tables)} tables, {edges} dependencies")
+    items = _items(spec)
+    edges = sum(len(t.depends_on) for t in items)
+    noun = "jobs" if hasattr(spec, "jobs") else "tables"
+    print(f"wrote {shown_path(svg)} and {shown_path(mmd)}: {len(items)} {noun}, {edges} dependencies")
     return 0

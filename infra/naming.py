@@ -196,3 +196,32 @@ def stats_kubernetes_service_account(env: Environment) -> str:
 def stats_database_user(env: Environment) -> str:
     """Cloud SQL names an IAM service-account user by its email without `.gserviceaccount.com`."""
     return stats_service_account_email(env).removesuffix(".gserviceaccount.com")
+
+
+# --- Spark (Dataproc Serverless): the stacks create these, the Airflow side submits batches with them.
+
+
+def spark_service_account(env: Environment) -> str:
+    """E-mail of the runtime service account Dataproc Serverless batches run as."""
+    return service_account_email(env, "spark")
+
+
+def spark_staging_bucket(env: Environment) -> str:
+    """Bucket for Dataproc's staging files and the PySpark scripts of the DAG repository."""
+    return bucket(env, "spark-staging")
+
+
+def spark_scripts_prefix() -> str:
+    """Folder in the staging bucket that mirrors the DAG repository (script `spark/x.py` → `<prefix>/spark/x.py`)."""
+    return "dags"
+
+
+def subnetwork(env: Environment) -> str:
+    """The environment's one subnetwork (nodes, and Dataproc batches)."""
+    return name(env, "nodes")
+
+
+def subnetwork_uri(env: Environment) -> str:
+    """The subnetwork as Dataproc's `subnetwork_uri` takes it."""
+    assert env.gcp is not None
+    return f"projects/{env.gcp.project_id}/regions/{env.gcp.region}/subnetworks/{subnetwork(env)}"

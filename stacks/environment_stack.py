@@ -20,6 +20,7 @@ from stacks.logs import LogStorage
 from stacks.network import Network
 from stacks.registry import ImageRegistry
 from stacks.secret_manager import AirflowSecrets
+from stacks.spark import SparkRuntime
 
 
 class EnvironmentStack(TerraformStack):
@@ -46,6 +47,9 @@ class EnvironmentStack(TerraformStack):
         self.database = Database(self, "database", config=config, network=self.network, identity=self.identity)
         self.gke = Gke(self, "gke", config=config, network=self.network)
         self.registry = ImageRegistry(self, "registry", config=config, gke=self.gke)
+        self.spark = None
+        if config.spark is not None and config.spark.target == "dataproc":
+            self.spark = SparkRuntime(self, "spark", config=config, network=self.network, identity=self.identity)
 
         outputs = {
             "cluster_name": self.gke.cluster.name,
@@ -72,6 +76,9 @@ class EnvironmentStack(TerraformStack):
             "oauth_secret_ids": self.secrets.oauth_secret_ids,
             "image_repository": naming.image_repository(config),
         }
+        if self.spark is not None:
+            outputs["spark_service_account"] = self.spark.service_account.email
+            outputs["spark_staging_bucket"] = self.spark.staging_bucket.name
         for name, value in outputs.items():
             # static_id: the output is named exactly `name`, not a generated id.
             TerraformOutput(self, name, value=value, static_id=True)

@@ -151,6 +151,9 @@ def test_shipped_pipelines_are_valid():
         pipeline = load_pipeline(path)
         dag = build_dag(pipeline)
         assert dag.dag_id == path.stem
-        # three tasks per table (ETL), one per transfer (S3 -> GCS)
-        expected = 3 * len(pipeline.tables) if hasattr(pipeline, "tables") else len(pipeline.transfers)
+        # three tasks per table (ETL), one per transfer (S3 -> GCS), one per job of a Spark (`jobs:`) pipeline
+        if hasattr(pipeline, "tables"):
+            expected = 3 * len(pipeline.tables)
+        else:
+            expected = len(pipeline.transfers) if hasattr(pipeline, "transfers") else len(pipeline.jobs)
         assert len(dag.tasks) == expected, path.name

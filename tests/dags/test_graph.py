@@ -14,7 +14,12 @@ from platform_dags.factory import load_pipeline
 ROOT = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
 SHIPPED = sorted((ROOT / "dags" / "pipelines").glob("*.yaml"))
-TABLE_PIPELINES = [p for p in SHIPPED if hasattr(load_pipeline(p), "tables")]  # transfers: tests/transfer/
+TABLE_PIPELINES = [p for p in SHIPPED if not hasattr(load_pipeline(p), "transfers")]  # tables and jobs; transfers: tests/transfer/
+
+
+def _boxes(pipeline):
+    """(box class, items): tables of an ETL pipeline, jobs of a Spark pipeline."""
+    return ("job", pipeline.jobs) if hasattr(pipeline, "jobs") else ("table", pipeline.tables)
 
 
 @pytest.fixture(params=TABLE_PIPELINES, ids=lambda p: p.stem)
@@ -26,15 +31,16 @@ def test_svg_has_a_box_per_table_and_an_arrow_per_dependency(shipped, tmp_path):
     out = tmp_path / "graph.svg"
     assert dagtools.graph(str(shipped), out=str(out)) == 0
     pipeline = load_pipeline(shipped)
+    kind, items = _boxes(pipeline)
     root = ET.parse(out).getroot()  # well-formed XML, an <svg> a browser renders
     assert root.tag == f"{SVG}svg" and float(root.get("width")) > 0 and float(root.get("height")) > 0
-    boxes = {g.get("id"): g for g in root.iter(f"{SVG}g") if g.get("class") == "table"}
-    assert set(boxes) == {f"table-{t.name}" for t in pipeline.tables}
-    for t in pipeline.tables:
-        box = boxes[f"table-{t.name}"]
+    boxes = {g.get("id"): g for g in root.iter(f"{SVG}g") if g.get("class") == kind}
+    assert set(boxes) == {f"{kind}-{t.name}" for t in items}
+    for t in items:
+        box = boxes[f"{kind}-{t.name}"]
         assert box.find(f"{SVG}rect") is not None and box.find(f"{SVG}text").text == t.name
     arrows = {(p.get("data-from"), p.get("data-to")) for p in root.iter(f"{SVG}path") if p.get("class") == "dependency"}
-    assert arrows == {(dep, t.name) for t in pipeline.tables for dep in t.depends_on}
+    assert arrows == {(dep, t.name) for t in items for dep in t.depends_on}
     assert all(p.get("marker-end") == "url(#arrow)" for p in root.iter(f"{SVG}path") if p.get("class") == "dependency")
 
 
@@ -62,7 +68,7 @@ def test_mermaid_text_beside_the_svg_has_every_edge(shipped, tmp_path):
     lines = text.splitlines()
     assert "flowchart TD" in lines
     edges = {line.strip() for line in lines if "-->" in line}
-    assert edges == {f"t_{dep} --> t_{t.name}" for t in pipeline.tables for dep in t.depends_on}
+    assert edges == {f"t_{dep} --> t_{t.name}" for t in _boxes(pipeline)[1] for dep in t.depends_on}
 
 
 def test_unknown_pipeline_is_one_line_naming_the_known_ones():

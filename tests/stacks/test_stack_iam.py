@@ -33,13 +33,17 @@ def test_airflow_project_roles_are_exactly_sql_and_logging(stack):
     assert project_roles == {"roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/logging.logWriter"}
 
 
-def test_airflow_is_object_admin_on_its_task_logs_bucket_only(stack):
+def test_airflow_is_object_admin_on_its_task_logs_and_spark_staging_buckets_only(stack):
     buckets = [
         (g["role"], stack.ref(g["bucket"]).path)
         for kind, g in _airflow_grants(stack)
         if kind == "google_storage_bucket_iam_member"
     ]
-    assert buckets == [("roles/storage.objectAdmin", "logs/task-logs-bucket")]
+    # The Spark staging bucket: Airflow syncs the DAG repository's scripts there (Spark on Dataproc).
+    expected = [("roles/storage.objectAdmin", "logs/task-logs-bucket")]
+    if stack.env.spark is not None and stack.env.spark.target == "dataproc":
+        expected.append(("roles/storage.objectAdmin", "spark/staging-bucket"))
+    assert sorted(buckets) == sorted(expected)
 
 
 def test_airflow_reads_only_its_own_secrets(stack):
@@ -65,4 +69,5 @@ def test_no_basic_roles_anywhere(stack):
 
 def test_airflow_and_node_service_accounts_are_distinct(stack):
     accounts = {a["account_id"] for a in stack.all("google_service_account").values()}
-    assert accounts == {f"af-{stack.env.name}-airflow", f"af-{stack.env.name}-gke-nodes", f"af-{stack.env.name}-stats"}
+    spark = {f"af-{stack.env.name}-spark"} if stack.env.spark is not None and stack.env.spark.target == "dataproc" else set()
+    assert accounts == {f"af-{stack.env.name}-airflow", f"af-{stack.env.name}-gke-nodes", f"af-{stack.env.name}-stats"} | spark

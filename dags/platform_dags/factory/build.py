@@ -26,7 +26,6 @@ def new_dag(pipeline, story: str = "tables"):
 
     from platform_dags import alerts, setting
 
-    d = pipeline.defaults
     callbacks = alerts.pipeline_callbacks(
         pipeline.name,
         slack_conn_id=setting("slack_conn_id"),
@@ -35,17 +34,7 @@ def new_dag(pipeline, story: str = "tables"):
         pagerduty_service=pipeline.alerts.pagerduty_service or setting("pagerduty_service") or None,
         story=story,
     )
-    default_args = {
-        "owner": pipeline.owner,
-        "retries": d.retries,
-        "retry_delay": timedelta(minutes=d.retry_delay_minutes),
-        "retry_exponential_backoff": d.retry_exponential_backoff,
-        "max_retry_delay": timedelta(minutes=d.max_retry_delay_minutes),
-        "pool": d.pool,
-        "execution_timeout": timedelta(minutes=d.execution_timeout_minutes),
-        "weight_rule": "absolute",
-        **callbacks["task"],
-    }
+    default_args = {**default_args_of(pipeline), "weight_rule": "absolute", **callbacks["task"]}
     start = pipeline.start_date
     dag = DAG(
         dag_id=pipeline.name,
@@ -63,7 +52,11 @@ def new_dag(pipeline, story: str = "tables"):
 
 def build_dag(pipeline: Pipeline):
     """The DAG for `pipeline` (validated by `load_pipeline`, so its name is set)."""
-    if not isinstance(pipeline, Pipeline):  # another kind (transfers:)
+    if hasattr(pipeline, "jobs"):  # the `jobs:` kind (Spark)
+        from platform_dags.factory.spark_build import build_spark_dag
+
+        return build_spark_dag(pipeline)
+    if hasattr(pipeline, "transfers"):  # the `transfers:` kind (S3 -> GCS)
         from platform_dags.factory.transfer import build_transfer_dag
 
         return build_transfer_dag(pipeline)
@@ -111,3 +104,17 @@ def build_dag(pipeline: Pipeline):
             if t.depends_on:
                 extract[t.name].set_upstream([publish[dep] for dep in t.depends_on])
     return dag
+
+
+def default_args_of(pipeline) -> dict:
+    """Retry, pool and timeout settings of `defaults:`, shared by every pipeline kind."""
+    d = pipeline.defaults
+    return {
+        "owner": pipeline.owner,
+        "retries": d.retries,
+        "retry_delay": timedelta(minutes=d.retry_delay_minutes),
+        "retry_exponential_backoff": d.retry_exponential_backoff,
+        "max_retry_delay": timedelta(minutes=d.max_retry_delay_minutes),
+        "pool": d.pool,
+        "execution_timeout": timedelta(minutes=d.execution_timeout_minutes),
+    }

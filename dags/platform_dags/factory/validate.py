@@ -15,10 +15,11 @@ import graphlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from platform_dags.factory.source import Document, DocumentError, PipelineError, Problem
 from platform_schema import explain
+from platform_dags.factory import spark
 from platform_dags.factory.spec import AIRFLOW_KEY, Pipeline
 
 # Airflow's presets besides cron aliases; cron aliases come from Airflow itself (below).
@@ -60,16 +61,19 @@ def _load(path: Path, text: str | None, shown_as: str | None) -> Pipeline:
                 loc, message, at_key = explain(error, model)
                 problems.append(doc.problem(loc, message, at_key=at_key))
     problems.extend(_whole_file_checks(doc, path.stem, data))
+    if model is spark.SparkPipeline:
+        problems.extend(spark.script_problems(doc, path, data))
     if problems or pipeline is None:
         raise PipelineError(sorted(set(problems)))
-    return pipeline if pipeline.name else pipeline.model_copy(update={"name": path.stem})
+    pipeline = pipeline if pipeline.name else pipeline.model_copy(update={"name": path.stem})
+    return spark.with_source(pipeline, path) if model is spark.SparkPipeline else pipeline
 
 
 def _kinds() -> dict[str, type[BaseModel]]:
-    """Pipeline kinds by the one top-level key that selects them."""
+    """Pipeline kinds by the one top-level key that selects them (a file has exactly one)."""
     from platform_dags.factory.transfer import TransferPipeline
 
-    return {"tables": Pipeline, "transfers": TransferPipeline}
+    return {"tables": Pipeline, "jobs": spark.SparkPipeline, "transfers": TransferPipeline}
 
 
 def _kind(doc: Document, data: dict) -> tuple[type[BaseModel], Problem | None]:
@@ -101,9 +105,9 @@ def _whole_file_checks(doc: Document, stem: str, data: dict) -> list[Problem]:
         message = schedule_problem(schedule)
         if message:
             problems.append(doc.problem(("schedule",), f"schedule: {message}"))
-    tables = data.get("tables")
-    if isinstance(tables, list):
-        problems.extend(_table_checks(doc, tables))
+    for key, noun in (("tables", "table"), ("jobs", "job")):
+        if isinstance(data.get(key), list):
+            problems.extend(_table_checks(doc, data[key], key, noun))
     transfers = data.get("transfers")
     if isinstance(transfers, list):
         from platform_dags.factory.transfer import transfer_checks
@@ -129,7 +133,7 @@ def schedule_problem(schedule: str) -> str | None:
     return None
 
 
-def _table_checks(doc: Document, tables: list) -> list[Problem]:
+def _table_checks(doc: Document, tables: list, key: str = "tables", noun: str = "table") -> list[Problem]:
     problems: list[Problem] = []
     first_index: dict[str, int] = {}
     for i, table in enumerate(tables):
@@ -137,8 +141,8 @@ def _table_checks(doc: Document, tables: list) -> list[Problem]:
         if not isinstance(name, str):
             continue
         if name in first_index:
-            first = doc.problem(("tables", first_index[name], "name"), "")
-            problems.append(doc.problem(("tables", i, "name"), f"tables[{i}].name: duplicate table name {name!r} (first defined on line {first.line})"))
+            first = doc.problem((key, first_index[name], "name"), "")
+            problems.append(doc.problem((key, i, "name"), f"{key}[{i}].name: duplicate {noun} name {name!r} (first defined on line {first.line})"))
         else:
             first_index[name] = i
 
@@ -148,15 +152,15 @@ def _table_checks(doc: Document, tables: list) -> list[Problem]:
             continue
         deps = table.get("depends_on")
         for j, dep in enumerate(deps if isinstance(deps, list) else []):
-            loc = ("tables", i, "depends_on", j)
+            loc = (key, i, "depends_on", j)
             if not isinstance(dep, str):
                 continue  # the model reports the type
             if dep == table["name"]:
-                problems.append(doc.problem(loc, f"tables[{i}].depends_on: table {dep!r} depends on itself"))
+                problems.append(doc.problem(loc, f"{key}[{i}].depends_on: {noun} {dep!r} depends on itself"))
             elif dep not in first_index:
                 hint = difflib.get_close_matches(dep, list(first_index), n=1)
                 problems.append(
-                    doc.problem(loc, f"tables[{i}].depends_on: unknown table {dep!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+                    doc.problem(loc, f"{key}[{i}].depends_on: unknown {noun} {dep!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
                 )
             else:
                 edges[table["name"]].append((dep, loc))
