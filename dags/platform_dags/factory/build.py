@@ -17,10 +17,10 @@ from platform_dags.factory.spec import Pipeline
 STEPS = ("extract", "transform", "publish")
 
 
-def new_dag(pipeline, story: str = "tables"):
+def new_dag(pipeline, story: str = "tables", *, tags: tuple[str, ...] = (), macros: dict | None = None):
     """An empty DAG with what every pipeline kind shares: schedule, retries, alert callbacks.
 
-    `story` names what the Slack messages count ("tables", "transfers").
+    `story` names what the Slack messages count ("tables", "transfers", "jobs").
     """
     from airflow.sdk import DAG
 
@@ -44,7 +44,8 @@ def new_dag(pipeline, story: str = "tables"):
         catchup=False,
         max_active_runs=1,  # a run (nightly load, hourly copy) must not overlap its own previous run
         default_args=default_args,
-        tags=["pipeline", *pipeline.tags],
+        tags=["pipeline", *tags, *pipeline.tags],
+        user_defined_macros=macros,
         **callbacks["dag"],
     )
     return dag

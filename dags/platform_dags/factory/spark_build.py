@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from platform_dags.factory.spark import repository_of
 
@@ -60,34 +60,13 @@ def spark_home_bin() -> str:
 
 def build_spark_dag(pipeline):
     """The DAG for a validated SparkPipeline."""
-    from airflow.sdk import DAG
-
-    from platform_dags import alerts, setting
-    from platform_dags.factory.build import default_args_of
+    from platform_dags import setting
+    from platform_dags.factory.build import new_dag
 
     target = setting("spark_target") or "local"
     if target not in TARGETS:
         raise ValueError(f"[platform] spark_target must be one of {', '.join(TARGETS)}, got {target!r}")
-    callbacks = alerts.pipeline_callbacks(
-        pipeline.name,
-        slack_conn_id=setting("slack_conn_id"),
-        slack_channel=pipeline.alerts.slack_channel or setting("slack_channel") or None,
-        pagerduty_conn_id=setting("pagerduty_conn_id"),
-        pagerduty_service=pipeline.alerts.pagerduty_service or setting("pagerduty_service") or None,
-    )
-    start = pipeline.start_date
-    dag = DAG(
-        dag_id=pipeline.name,
-        description=pipeline.description,
-        schedule=pipeline.schedule,
-        start_date=datetime(start.year, start.month, start.day, tzinfo=timezone.utc),
-        catchup=False,
-        max_active_runs=1,
-        default_args={**default_args_of(pipeline), **callbacks["task"]},
-        tags=["pipeline", "spark", *pipeline.tags],
-        user_defined_macros={"jdbc_url": jdbc_url, "batch_suffix": batch_suffix},
-        **callbacks["dag"],
-    )
+    dag = new_dag(pipeline, story="jobs", tags=("spark",), macros={"jdbc_url": jdbc_url, "batch_suffix": batch_suffix})
     make = {"local": _local_task, "dataproc": _dataproc_task, "emr": _emr_task}[target]
     jars = [j for j in setting("spark_jars").split(",") if j]
     tasks = {}
