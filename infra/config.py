@@ -428,6 +428,17 @@ class QueuedWatch(StrictModel):
 ConfigValue = str | int | float | bool
 
 
+class Ui(StrictModel):
+    """Where people reach the UI on GKE: a public host, or nothing public at all."""
+
+    host: str | None = Field(
+        default=None,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="DNS name of the UI (e.g. airflow.acme.com), served by GKE Ingress with a Google-managed "
+        "certificate on the stack's ui_address; null = internal only (no Ingress, reached with a port-forward).",
+    )
+
+
 class Airflow(StrictModel):
     version: str = Field(default="3.3.2", pattern=r"^3\.\d+\.\d+$", description="Apache Airflow version (3.x).")
     executor: Literal["LocalExecutor", "KubernetesExecutor", "CeleryExecutor"] = Field(
@@ -440,6 +451,7 @@ class Airflow(StrictModel):
     task_queued_timeout_minutes: int = Field(
         default=30, ge=1, description="Tasks queued longer than this are failed and retried by the scheduler."
     )
+    ui: Ui = Field(default_factory=Ui, description="How the UI is reached on GKE (ignored locally).")
     canary: Canary = Field(default_factory=Canary, description="The scheduler canary DAG and its probe.")
     queued_watch: QueuedWatch = Field(default_factory=QueuedWatch, description="The stuck-queued watch DAG.")
     config_overrides: dict[

@@ -225,3 +225,56 @@ def subnetwork_uri(env: Environment) -> str:
     """The subnetwork as Dataproc's `subnetwork_uri` takes it."""
     assert env.gcp is not None
     return f"projects/{env.gcp.project_id}/regions/{env.gcp.region}/subnetworks/{subnetwork(env)}"
+
+
+# --- The cluster side's Pulumi program (k8s/): its state, its secrets key, and what it creates --------
+PULUMI_PROJECT = "airflow-platform"  # `name:` in k8s/Pulumi.yaml
+PULUMI_STATE_PREFIX = "pulumi"  # terraform keeps its state under `<env>/` in the same bucket
+# One key ring per project, shared by every environment in it: key rings cannot be deleted, so the deploy
+# creates it when missing (like the state bucket) and the stacks create one key per environment in it.
+PULUMI_KEY_RING = "af-pulumi"
+# The chart's API server Service (useStandardNaming: `<release>-api-server`) and its port.
+API_SERVER_SERVICE = "airflow-api-server"
+API_SERVER_PORT = 8080
+
+
+def pulumi_backend_url(env: Environment) -> str:
+    """Pulumi's state: the environment's state bucket, under its own prefix."""
+    assert env.gcp is not None, "the k8s/ program runs only for runtime gke"
+    return f"gs://{env.gcp.state_bucket}/{PULUMI_STATE_PREFIX}"
+
+
+def pulumi_key_ring(env: Environment) -> str:
+    """Resource path of the project's Pulumi key ring."""
+    assert env.gcp is not None
+    return f"projects/{env.gcp.project_id}/locations/{env.gcp.region}/keyRings/{PULUMI_KEY_RING}"
+
+
+def pulumi_secrets_key(env: Environment) -> str:
+    """Id of the environment's Cloud KMS key encrypting the Pulumi stack's secrets (`af-prod-pulumi`)."""
+    return name(env, "pulumi")
+
+
+def pulumi_secrets_provider(env: Environment) -> str:
+    """`--secrets-provider` of the environment's Pulumi stack."""
+    return f"gcpkms://{pulumi_key_ring(env)}/cryptoKeys/{pulumi_secrets_key(env)}"
+
+
+def migration_job(env: Environment) -> str:
+    """The Job running `airflow db migrate` before the chart's objects are applied."""
+    return name(env, "migrate")
+
+
+def ui_address(env: Environment) -> str:
+    """Global static IP address of the UI's Ingress (the stacks reserve it; DNS points airflow.ui.host at it)."""
+    return name(env, "ui")
+
+
+def ui_certificate(env: Environment) -> str:
+    """GKE ManagedCertificate for airflow.ui.host."""
+    return name(env, "ui")
+
+
+def oauth_kubernetes_secrets(env: Environment) -> tuple[str, str]:
+    """Kubernetes Secrets (client id, client secret) mirroring the OAuth client's Secret Manager secrets."""
+    return kubernetes_secret_name(oauth_client_id_secret(env)), kubernetes_secret_name(oauth_client_secret_secret(env))
