@@ -275,6 +275,10 @@ def ui_certificate(env: Environment) -> str:
     return name(env, "ui")
 
 
+# The key holding the value inside each OAuth Kubernetes Secret (the chart-owned secrets use the chart's keys).
+OAUTH_SECRET_KEY = "value"
+
+
 def oauth_kubernetes_secrets(env: Environment) -> tuple[str, str]:
     """Kubernetes Secrets (client id, client secret) mirroring the OAuth client's Secret Manager secrets."""
     return kubernetes_secret_name(oauth_client_id_secret(env)), kubernetes_secret_name(oauth_client_secret_secret(env))
