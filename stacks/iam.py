@@ -31,6 +31,25 @@ PROJECT_ROLES = (
 )
 
 
+def _workload_identity(
+    scope: Construct, project: str, service_account: ServiceAccount, kubernetes_service_account: str
+) -> ServiceAccountIamMember:
+    """Let the pods running as `<namespace>/<name>` act as `service_account` (no key file anywhere)."""
+    return ServiceAccountIamMember(
+        scope,
+        "workload-identity",
+        service_account_id=service_account.name,
+        role="roles/iam.workloadIdentityUser",
+        member=f"serviceAccount:{project}.svc.id.goog[{kubernetes_service_account}]",
+    )
+
+
+def _grant_project_roles(scope: Construct, project: str, roles: tuple[str, ...], member: str) -> None:
+    """One project-level grant per role, its construct id derived from the role (`cloudsql-client`)."""
+    for role in roles:
+        ProjectIamMember(scope, role.removeprefix("roles/").replace(".", "-"), project=project, role=role, member=member)
+
+
 # The stats identity reads the metadata database and nothing else: IAM login through the connector.
 STATS_PROJECT_ROLES = ("roles/cloudsql.client", "roles/cloudsql.instanceUser")
 
@@ -55,17 +74,8 @@ class StatsIdentity(Construct):
             description="Runs `invoke stats` Jobs: reads Airflow's metadata database, nothing else.",
         )
         self.email = naming.stats_service_account_email(config)
-        self.workload_identity = ServiceAccountIamMember(
-            self,
-            "workload-identity",
-            service_account_id=self.service_account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=f"serviceAccount:{project}.svc.id.goog[{self.kubernetes_service_account}]",
-        )
-        for role in STATS_PROJECT_ROLES:
-            ProjectIamMember(
-                self, role.removeprefix("roles/").replace(".", "-"), project=project, role=role, member=self.service_account.member
-            )
+        self.workload_identity = _workload_identity(self, project, self.service_account, self.kubernetes_service_account)
+        _grant_project_roles(self, project, STATS_PROJECT_ROLES, self.service_account.member)
 
 
 class AirflowIdentity(Construct):
@@ -94,16 +104,9 @@ class AirflowIdentity(Construct):
             description="Runs every Airflow component through Workload Identity.",
         )
         self.email = naming.airflow_service_account(config)
-        self.workload_identity = ServiceAccountIamMember(
-            self,
-            "workload-identity",
-            service_account_id=self.service_account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=f"serviceAccount:{project}.svc.id.goog[{self.kubernetes_service_account}]",
-        )
+        self.workload_identity = _workload_identity(self, project, self.service_account, self.kubernetes_service_account)
         member = self.service_account.member
-        for role in PROJECT_ROLES:
-            ProjectIamMember(self, role.removeprefix("roles/").replace(".", "-"), project=project, role=role, member=member)
+        _grant_project_roles(self, project, PROJECT_ROLES, member)
         StorageBucketIamMember(
             self, "task-logs-object-admin", bucket=task_logs_bucket.name, role="roles/storage.objectAdmin", member=member
         )
