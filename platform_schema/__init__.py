@@ -1,4 +1,4 @@
-"""What environment files (infra/config.py) and pipeline files (dags/platform_dags/factory/) share.
+"""What environment files (infra/config/) and pipeline files (dags/platform_dags/factory/) share.
 
 One YAML loader that keeps line and column and refuses duplicate keys (`document`), one formatter
 that turns pydantic's validation errors into sentences with did-you-mean hints (`explain`), and one
