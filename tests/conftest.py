@@ -18,11 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.loopback import Loopback, QuietHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
@@ -180,57 +180,27 @@ def dags_folder() -> Path:
     return DAGS
 
 
-class Receiver:
+class Receiver(Loopback):
     """A loopback HTTP(S) endpoint that records JSON posts and answers like the real service."""
 
     def __init__(self, reply: callable, tls_dir: Path | None = None) -> None:
         self.requests: list[dict] = []
         received = self.requests
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 try:
                     payload = json.loads(body or b"null")
                 except ValueError:
                     payload = body.decode(errors="replace")
                 received.append({"path": self.path, "json": payload})
-                status, answer = reply(payload)
-                data = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(*reply(payload))
 
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ca_bundle = None
-        if tls_dir is not None:  # a self-signed certificate for 127.0.0.1; clients trust it via ca_bundle
-            import ssl
-
-            cert, key = tls_dir / "cert.pem", tls_dir / "key.pem"
-            subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                 "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                check=True, capture_output=True,
-            )
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            self.url, self.ca_bundle = f"https://127.0.0.1:{self.port}", str(cert)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler, tls_dir=tls_dir)
 
     def texts(self) -> list[str]:
         return [r["json"].get("text", "") for r in self.requests if isinstance(r["json"], dict)]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -156,10 +156,10 @@ def test_missing_google_credentials_are_one_line(tmp_path):
 
 
 def test_expired_google_credentials_are_one_line(tmp_path):
-    from tests.cli.helpers import LoopbackServer
+    from tests.loopback import JsonApi
 
     # What Google's token endpoint answers for a deleted key or revoked grant.
-    server = LoopbackServer(lambda *_: (400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}))
+    server = JsonApi(lambda *_: (400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}))
     try:
         result = deploy_dev_with(service_account_key(tmp_path / "key.json", f"{server.url}/token"), tmp_path)
     finally:

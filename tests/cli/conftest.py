@@ -23,7 +23,8 @@ from pathlib import Path
 import google_crc32c
 import pytest
 
-from tests.cli.helpers import FIXTURES, LoopbackServer, load_env, make_repo
+from tests.cli.helpers import FIXTURES, load_env, make_repo
+from tests.loopback import JsonApi
 
 
 # --- Fake executables ---------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ class FakeGoogle:
         self.forbidden_buckets: set[str] = set()  # exist, but belong to someone else
         self.versions: dict[str, list[bytes]] = {}
         self.secrets: set[str] | None = None  # the secrets that exist; None: any
-        self.server = LoopbackServer(self.handle)
+        self.server = JsonApi(self.handle)
         self.url = self.server.url
 
     def handle(self, method, path, query, body):
@@ -182,7 +183,7 @@ class FakeAirflow:
         }
         self.dag_runs: list[dict] = []
         self.token: str | None = "fixture-api-token"
-        self.server = LoopbackServer(self.handle)
+        self.server = JsonApi(self.handle)
         self.url = self.server.url
 
     def handle(self, method, path, query, body):

@@ -8,12 +8,12 @@ The pod it reports is `Running` until its log has been read, then terminated wit
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from tests.loopback import Loopback, QuietHandler
 
-class FakeKubernetes:
+
+class FakeKubernetes(Loopback):
     def __init__(self, log: str = "", exit_code: int = 0, waiting_reason: str | None = None) -> None:
         self.log, self.exit_code, self.waiting_reason = log, exit_code, waiting_reason
         self.calls: list[tuple[str, str, dict]] = []  # (method, path, query)
@@ -22,16 +22,8 @@ class FakeKubernetes:
         self.log_read = False
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def _reply(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
             def _record(self):
                 url = urlparse(self.path)
@@ -41,16 +33,16 @@ class FakeKubernetes:
 
             def do_POST(self):  # noqa: N802
                 parts, _ = self._record()
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = json.loads(self.body())
                 if parts[:2] == ["apis", "batch"] and parts[-1] == "jobs":
                     fake.jobs[body["metadata"]["name"]] = body
-                    return self._reply(201, body)
-                self._reply(404, {"kind": "Status", "code": 404, "message": "not found"})
+                    return self.reply(201, body)
+                self.reply(404, {"kind": "Status", "code": 404, "message": "not found"})
 
             def do_GET(self):  # noqa: N802
                 parts, query = self._record()
                 if parts[-1] == "pods":
-                    return self._reply(200, {"kind": "PodList", "apiVersion": "v1", "items": fake.pods(query.get("labelSelector", ""))})
+                    return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "items": fake.pods(query.get("labelSelector", ""))})
                 if parts[-1] == "log":
                     fake.log_read = True
                     self.send_response(200)
@@ -63,22 +55,15 @@ class FakeKubernetes:
                         self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
                     self.wfile.write(b"0\r\n\r\n")
                     return None
-                self._reply(404, {"kind": "Status", "code": 404, "message": "not found"})
+                self.reply(404, {"kind": "Status", "code": 404, "message": "not found"})
 
             def do_DELETE(self):  # noqa: N802
                 parts, _ = self._record()
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                self.body()  # the DeleteOptions, unread it would be taken for the next request
                 fake.deleted.append(parts[-1])
-                self._reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+                self.reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     def pods(self, selector: str) -> list[dict]:
         key, _, value = selector.partition("=")
@@ -108,7 +93,3 @@ class FakeKubernetes:
         configuration = client.Configuration()
         configuration.host = self.url
         return client.ApiClient(configuration)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography import x509
@@ -17,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from google.auth.credentials import Credentials
 
 from infra.stats_job import connect_cloud_sql
+from tests.loopback import Loopback, QuietHandler
 
 PROJECT, REGION, INSTANCE = "acme-airflow-prod", "europe-west1", "af-prod-pg"
 LOGIN_SCOPE = "https://www.googleapis.com/auth/sqlservice.login"
@@ -49,7 +49,7 @@ def _certificate(subject: str, public_key, issuer_key, issuer: str, ca: bool) ->
     return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
 
 
-class AdminApi:
+class AdminApi(Loopback):
     """connectSettings (a PUBLIC and a PRIVATE address) and generateEphemeralCert, signed by a test CA."""
 
     def __init__(self) -> None:
@@ -58,18 +58,10 @@ class AdminApi:
         ca_cert = _certificate("test-ca", self.ca_key.public_key(), self.ca_key, "test-ca", ca=True)
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802
                 api.requests.append({"method": "GET", "path": self.path, "auth": self.headers.get("Authorization")})
-                self._reply({
+                self.reply(200, {
                     "kind": "sql#connectSettings", "region": REGION, "databaseVersion": "POSTGRES_17", "backendType": "SECOND_GEN",
                     "serverCaCert": {"cert": ca_cert},
                     # Refused fast (nothing listens on 127.0.0.2) if the connector picked the public address.
@@ -77,21 +69,12 @@ class AdminApi:
                 })
 
             def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = json.loads(self.body())
                 api.requests.append({"method": "POST", "path": self.path, "auth": self.headers.get("Authorization"), "json": body})
                 client_key = serialization.load_pem_public_key(body["public_key"].encode())
-                self._reply({"ephemeralCert": {"cert": _certificate("client", client_key, api.ca_key, "test-ca", ca=False)}})
+                self.reply(200, {"ephemeralCert": {"cert": _certificate("client", client_key, api.ca_key, "test-ca", ca=False)}})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 class Listener:
