@@ -27,7 +27,7 @@ from infra.config import ROOT, Environment
 
 DAGS_DIR = ROOT / "dags"
 # Where the platform image (Dockerfile) carries the system DAGs (the platform bundle on GKE) and the
-# Airflow-side packages (its PYTHONPATH); tests/gke/test_image.py holds the two files together.
+# Airflow-side packages (its PYTHONPATH); tests/gke/test_image_contents.py holds the two files together.
 IMAGE_DAGS_DIR = "/opt/platform/system_dags"
 IMAGE_LIB_DIR = "/opt/platform/lib"
 # Scratch space on GKE: the only writable place besides the logs volume (read-only root filesystem).
