@@ -26,18 +26,41 @@ from infra import naming
 from infra.config import ROOT, Environment
 
 DAGS_DIR = ROOT / "dags"
-# Where the platform image carries the system DAGs (the platform bundle on GKE).
-IMAGE_DAGS_DIR = "/opt/airflow/dags"
+# Where the platform image (Dockerfile) carries the system DAGs (the platform bundle on GKE) and the
+# Airflow-side packages (its PYTHONPATH); tests/gke/test_image_contents.py holds the two files together.
+IMAGE_DAGS_DIR = "/opt/platform/system_dags"
+IMAGE_LIB_DIR = "/opt/platform/lib"
 # Scratch space on GKE: the only writable place besides the logs volume (read-only root filesystem).
 GKE_SCRATCH = "/tmp"
 ADMIN_USER = "admin"
 SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+FAB_AUTH = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 SECRET_MANAGER_BACKEND = "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
 # The Airflow options whose values are generated secrets, and the purpose (naming.secret_id, the
 # generator in infra.secret_values) of each.
 SECRET_PURPOSES = {("core", "fernet_key"): "fernet_key", ("api", "secret_key"): "api_secret_key", ("api_auth", "jwt_secret"): "jwt_secret"}
+# Google's front ends (load balancer proxies and health checks) reach the API server from these ranges.
+GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What differs between runtimes (never between environments of one runtime): who signs in, and
+    which peers may tell the API server the request's real scheme and client (X-Forwarded-*)."""
+
+    auth_manager: str
+    trusted_proxies: tuple[str, ...]
+
+
+RUNTIMES = {
+    # Locally: the simple auth manager with a generated password; nothing sits in front of the API server.
+    "local": Runtime(SIMPLE_AUTH, trusted_proxies=()),
+    # GKE: Google sign-in through FAB (infra/signin.py writes its webserver_config.py), no password at
+    # all; the load balancer terminates HTTPS, so the OAuth redirect URI is built from its headers.
+    "gke": Runtime(FAB_AUTH, trusted_proxies=GOOGLE_FRONT_ENDS),
+}
 # Connections the example pipelines use, each a database of the embedded PostgreSQL locally.
 PIPELINE_DATABASES = ("sample_source", "warehouse")
 # Task logs go to gs://<task-logs bucket>/<this>/ on every runtime (Airflow's remote logging).
@@ -129,6 +152,8 @@ class Component:
     liveness: Probe
     startup: Probe | None = None
     readiness: Probe | None = None
+    # Process variables this component alone needs (not Airflow options), as (name, value) pairs.
+    environment: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         kind, allowed = {**CHART_PROBES, **LOCAL_PROBES}[self.name]
@@ -275,9 +300,7 @@ def build(env: Environment) -> AirflowSettings:
     c["core", "parallelism"] = str(a.parallelism)
     c["core", "load_examples"] = "False"
     c["core", "dags_folder"] = str(DAGS_DIR) if local else IMAGE_DAGS_DIR
-    c["core", "auth_manager"] = SIMPLE_AUTH
-    # GKE: no fixed password; no user at all until Google sign-in arrives (the UI refuses every login).
-    c["core", "simple_auth_manager_users"] = f"{ADMIN_USER}:admin" if local else ""
+    c["core", "auth_manager"] = RUNTIMES[env.runtime].auth_manager
     c["scheduler", "task_queued_timeout"] = str(a.task_queued_timeout_minutes * 60)
     c["scheduler", "enable_health_check"] = "True"
     c["scheduler", "scheduler_health_check_server_port"] = str(env.local.scheduler_health_port if local else 8974)
@@ -299,6 +322,7 @@ def build(env: Environment) -> AirflowSettings:
         c["api", "port"] = str(env.local.api_port)
         c["api", "base_url"] = f"{api}/"
         c["core", "execution_api_server_url"] = f"{api}/execution/"
+        c["core", "simple_auth_manager_users"] = f"{ADMIN_USER}:admin"  # its password is generated
         c["core", "simple_auth_manager_passwords_file"] = str(folder / "airflow" / "passwords.json")
         c["scheduler", "scheduler_health_check_server_host"] = "127.0.0.1"
         c["logging", "base_log_folder"] = str(folder / "logs" / "tasks")
@@ -322,8 +346,8 @@ def build(env: Environment) -> AirflowSettings:
             }
         )
         c["logging", "remote_log_conn_id"] = ""  # no connection: application default credentials (Workload Identity)
-        c["core", "simple_auth_manager_all_admins"] = "False"
-        c["core", "simple_auth_manager_passwords_file"] = f"{GKE_SCRATCH}/simple_auth_manager_passwords.json"
+        if env.airflow.ui.host:  # links and redirects name the public address, not the Service
+            c["api", "base_url"] = f"https://{env.airflow.ui.host}/"
         c["dag_processor", "dag_bundle_storage_path"] = f"{GKE_SCRATCH}/dag_bundles"
         c["logging", "dag_processor_log_target"] = "stdout"  # component logs to stdout: Cloud Logging
         connections = {}  # from Secret Manager: <connections_prefix>-<conn_id>
@@ -339,7 +363,7 @@ def build(env: Environment) -> AirflowSettings:
         secrets={k: v for k, v in secrets.items() if k not in c},
         connections=connections,
         components=_components(env, c),
-        python_path=(str(DAGS_DIR),) if local else ("/opt/airflow/dags",),
+        python_path=(str(DAGS_DIR),) if local else (IMAGE_LIB_DIR,),
         environment=environment,
     )
 
@@ -398,6 +422,11 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
     def cmd(*args: str) -> tuple[str, ...]:
         return ("airflow", *args)
 
+    # Behind a proxy, uvicorn takes the scheme and client from X-Forwarded-* sent by the trusted peers only.
+    proxies = RUNTIMES[env.runtime].trusted_proxies
+    proxy_flag = ("--proxy-headers",) if proxies else ()
+    proxy_env = (("FORWARDED_ALLOW_IPS", ",".join(proxies)),) if proxies else ()
+
     # Locally the API server reads task logs straight from disk; the scheduler's and triggerer's log
     # servers would only bind fixed ports (8793/8794) on every interface and clash between platforms.
     no_log_server = ("--skip-serve-logs",) if env.runtime == "local" else ()
@@ -406,11 +435,12 @@ def _components(env: Environment, c: dict[tuple[str, str], str]) -> tuple[Compon
         *(_storage_components(env) if env.runtime == "local" else ()),
         Component(
             "api-server",
-            cmd("api-server", "--port", str(api_port)),
+            cmd("api-server", "--port", str(api_port), *proxy_flag),
             frozenset(SECTIONS["api-server"]),
             liveness=Probe(api_health, 0, 10, 5, 3),
             startup=Probe(api_health, 0, 2, 5, 60),
             readiness=Probe(api_health, 0, 5, 5, 3),
+            environment=proxy_env,
         ),
         Component(
             "scheduler",

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 
-from infra import naming
-from infra.airflow_config import GKE_SCRATCH, AirflowSettings, build
+from infra import naming, signin
+from infra.airflow_config import GKE_SCRATCH, GOOGLE_FRONT_ENDS, AirflowSettings, Component, build
 from infra.config import Environment, Resources
+from infra.image import content_tag
 
 # Builder component name → the chart's values key.
 CHART_COMPONENTS = {"api-server": "apiServer", "scheduler": "scheduler", "dag-processor": "dagProcessor", "triggerer": "triggerer"}
@@ -46,8 +47,6 @@ CONTAINER_SECURITY = {
 }
 # Init containers (wait-for-migrations) and sidecars: small and fixed, they only poll.
 SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
-# Google's front ends (load balancer proxies and health checks) reach the API server from these ranges.
-GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
 SCRATCH_SIZE = "1Gi"
 LOGS_SIZE = "2Gi"  # components log to stdout, task logs go to GCS: the logs volume only buffers
 
@@ -73,10 +72,26 @@ def _component(env: Environment, settings: AirflowSettings, name: str) -> dict:
     out.update(component.chart_probes())
     if name == "api-server":
         out.pop("waitForMigrations")
+        out.update(_api_server(env, component))
     if name in ("scheduler", "dag-processor", "triggerer"):
         # Nothing on disk to groom: components log to stdout, task logs are uploaded to GCS.
         out["logGroomerSidecar"] = {"enabled": False}
     return out
+
+
+def _api_server(env: Environment, component: Component) -> dict:
+    """The API server runs the builder's command, signs people in with Google (FAB reads the generated
+    webserver_config.py, mounted by the chart), and gets the OAuth client from the k8s/ program's Secrets."""
+    client_id, client_secret = naming.oauth_kubernetes_secrets(env)
+    oauth = ((signin.CLIENT_ID_ENV, client_id), (signin.CLIENT_SECRET_ENV, client_secret))
+    return {
+        "args": list(component.command),
+        "apiServerConfig": signin.webserver_config(env),
+        "env": [
+            *({"name": name, "value": value} for name, value in component.environment),
+            *({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": naming.OAUTH_SECRET_KEY}}} for var, secret in oauth),
+        ],
+    }
 
 
 def _config(settings: AirflowSettings) -> dict[str, dict[str, str]]:
@@ -97,9 +112,10 @@ def _secret_names(env: Environment, settings: AirflowSettings) -> dict:
 
 
 def image(env: Environment) -> tuple[str, str]:
-    """(repository, tag) of the image every Airflow container and task pod runs."""
+    """(repository, tag) of the image every Airflow container and task pod runs: unless the environment
+    pins a tag, the content tag `invoke image` pushes for this checkout (infra.image.content_tag)."""
     i = env.kubernetes.image
-    return i.repository or naming.image_repository(env), i.tag or env.airflow.version
+    return i.repository or naming.image_repository(env), i.tag or content_tag()
 
 
 def chart_values(env: Environment, settings: AirflowSettings | None = None) -> dict:
@@ -128,7 +144,7 @@ def chart_values(env: Environment, settings: AirflowSettings | None = None) -> d
         "statsd": {"enabled": False},
         # Migrations are an explicit deploy step; hooks deadlock with a wait for ready Deployments.
         "migrateDatabaseJob": {"enabled": False, "useHelmHooks": False, "serviceAccount": {"create": False}},
-        # No fixed user on GKE (Google sign-in comes with the k8s/ program).
+        # No fixed user on GKE: people sign in with Google (apiServer.apiServerConfig).
         "createUserJob": {"enabled": False, "useHelmHooks": False, "serviceAccount": {"create": False}},
         "securityContexts": {"pod": POD_SECURITY, "containers": CONTAINER_SECURITY},
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_SIZE}}],

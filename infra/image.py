@@ -43,13 +43,19 @@ def dockerfile_instructions(text: str) -> list[list[str]]:
     return instructions
 
 
-def copy_sources(root: Path = ROOT) -> list[str]:
-    """Every source path of the Dockerfile's COPY instructions (relative to the build context)."""
-    sources = []
+def copies(root: Path = ROOT) -> list[tuple[list[str], str]]:
+    """The Dockerfile's COPY instructions as (sources relative to the build context, destination)."""
+    found = []
     for words in dockerfile_instructions((root / "Dockerfile").read_text()):
         if words[0].upper() == "COPY":
-            sources += [w for w in words[1:-1] if not w.startswith("--")]
-    return sources
+            args = [w for w in words[1:] if not w.startswith("--")]
+            found.append((args[:-1], args[-1]))
+    return found
+
+
+def copy_sources(root: Path = ROOT) -> list[str]:
+    """Every source path of the Dockerfile's COPY instructions (relative to the build context)."""
+    return [source for sources, _ in copies(root) for source in sources]
 
 
 def build_inputs(root: Path = ROOT) -> list[Path]:

@@ -39,7 +39,7 @@ def _pip_line() -> list[str]:
 
 def test_every_copy_source_exists():
     sources = copy_sources(ROOT)
-    assert "dags/platform_dags/" in sources and "constraints.txt" in sources
+    assert {"dags/platform_dags/", "platform_schema/", "constraints.txt"} <= set(sources)
     for source in sources:
         assert (ROOT / source).exists(), f"Dockerfile: COPY {source}: missing"
 
@@ -56,13 +56,21 @@ def test_the_image_installs_every_provider_the_platform_needs_at_the_pinned_vers
 
 
 @pytest.mark.integration
-def test_the_dockerfile_pip_line_resolves_against_the_constraints():
+def test_the_dockerfile_pip_line_resolves_to_the_constraints_versions(tmp_path):
     args = [("constraints.txt" if a == "/opt/platform/constraints.txt" else a) for a in _pip_line() if a != "--no-cache-dir"]
+    report = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check", *args],
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
+         "--report", str(report), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    resolved = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    pinned = dict(line.lower().split("==") for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line)
+    for provider in PROVIDERS:
+        name = f"apache-airflow-providers-{provider}"
+        assert resolved.get(name) == pinned[name], f"{name}: resolved {resolved.get(name)}, constraints say {pinned[name]}"
+    assert resolved["authlib"] == pinned["authlib"]  # fab[oauth]: Google sign-in's OAuth client
 
 
 def _project(tmp_path: Path) -> Path:
@@ -70,7 +78,8 @@ def _project(tmp_path: Path) -> Path:
     root.mkdir()
     for name in ("Dockerfile", ".dockerignore", "constraints.txt", "README.md"):
         shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "dags", root / "dags", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in ("dags", "platform_schema"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return root
 
 

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from infra.airflow_config import build
 from infra.config import parse_environment
 from infra.signin import CLIENT_ID_ENV, CLIENT_SECRET_ENV, webserver_config
 
@@ -121,8 +122,12 @@ def oidc():
     provider.close()
 
 
+PUBLIC_HOST = "airflow.acme.example"
+
+
 def _environment():
-    data = {"runtime": "gke", "gcp": GCP, "signin": {"admin": ["alice@acme.example"], "viewer": ["@partner.example"]}}
+    data = {"runtime": "gke", "gcp": GCP, "signin": {"admin": ["alice@acme.example"], "viewer": ["@partner.example"]},
+            "airflow": {"ui": {"host": PUBLIC_HOST}}}
     return parse_environment("signin", data, "environments/signin.yaml")
 
 
@@ -149,7 +154,12 @@ def api_server(postgres_server, oidc, free_port, tmp_path):
     migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
     log = open(tmp_path / "api-server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--host", "127.0.0.1"],
+    # The API server's flags on GKE (the builder's command after `--port N`); the load balancer is this test.
+    command = build(_environment()).component("api-server").command
+    flags = command[command.index("--port") + 2:]
+    assert flags, "on GKE the API server reads the load balancer's forwarded headers"
+    env["FORWARDED_ALLOW_IPS"] = "127.0.0.1"
+    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--host", "127.0.0.1", *flags],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
@@ -193,8 +203,18 @@ def _roles(uri: str, email: str) -> set[str]:
     return roles
 
 
+def _redirect_uri(base: str, headers: dict) -> str:
+    """The redirect URI the API server asks the OAuth provider to send the browser back to."""
+    answer = requests.get(f"{base}/auth/login/google", headers=headers, allow_redirects=False, timeout=30)
+    assert answer.status_code in (302, 303, 307), answer.text[:500]
+    return urllib.parse.parse_qs(urllib.parse.urlparse(answer.headers["Location"]).query)["redirect_uri"][0]
+
+
 def test_listed_account_gets_its_role_and_unknown_account_gets_no_access(api_server, oidc):
     base, uri = api_server
+    # Behind the load balancer (HTTPS ends there): Google must send the browser back to the public https address.
+    behind = {"Host": PUBLIC_HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    assert _redirect_uri(base, behind) == f"https://{PUBLIC_HOST}/auth/oauth-authorized/google"
 
     alice = _sign_in(base, oidc, "alice@acme.example")
     assert alice.get(f"{base}/api/v2/dags", timeout=30).status_code == 200

@@ -7,10 +7,11 @@ import json
 import pytest
 import yaml
 
-from infra.airflow_config import GIT_BUNDLE, build
+from infra.airflow_config import FAB_AUTH, GIT_BUNDLE, IMAGE_DAGS_DIR, SIMPLE_AUTH, build
 from infra.chart_values import chart_values
 from infra.config import load_environment, parse_environment
 from infra.errors import ConfigError
+from infra.image import content_tag
 from tests.k8s.kit import GCP_ENVS, ROOT
 
 
@@ -21,15 +22,29 @@ def _prod(edit) -> object:
 
 
 @pytest.mark.parametrize("name", GCP_ENVS)
-def test_gke_has_no_fixed_password_and_no_user_job(name):
+def test_gke_signs_in_with_google_and_has_no_fixed_password_nor_user_job(name):
     env = load_environment(name)
     settings = build(env)
-    assert settings.get("core", "simple_auth_manager_users") == ""
-    assert settings.get("core", "simple_auth_manager_all_admins") == "False"
+    assert settings.get("core", "auth_manager") == FAB_AUTH
+    assert [key for section, key in settings.config if key.startswith("simple_auth_manager")] == []
     assert ("platform", "api_password") not in settings.secrets
     values = chart_values(env)
     assert values["createUserJob"]["enabled"] is False
+    assert "SimpleAuthManager" not in json.dumps(values)
     assert "admin:" not in json.dumps(values)  # no user:password pair anywhere
+
+
+def test_local_keeps_the_simple_auth_manager_with_its_generated_password():
+    settings = build(load_environment("local"))
+    assert settings.get("core", "auth_manager") == SIMPLE_AUTH
+    assert settings.get("core", "simple_auth_manager_users") == "admin:admin"  # user:role; the password is generated
+    assert "--proxy-headers" not in settings.component("api-server").command  # nothing in front of it
+
+
+def test_the_image_tag_is_what_invoke_image_pushes_unless_the_environment_pins_one():
+    assert chart_values(load_environment("prod"))["images"]["airflow"]["tag"] == content_tag()
+    pinned = _prod(lambda d: d["kubernetes"].update(image={"tag": "abc123"}))
+    assert chart_values(pinned)["images"]["airflow"]["tag"] == "abc123"
 
 
 @pytest.mark.parametrize("name", GCP_ENVS)
@@ -53,7 +68,7 @@ def test_the_git_bundle_reads_its_key_or_token_through_the_named_connection():
     assert bundles["dags"]["classpath"] == GIT_BUNDLE
     assert bundles["dags"]["kwargs"]["git_conn_id"] == "dags_git"
     assert bundles["dags"]["kwargs"]["repo_url"] == "git@github.com:acme/airflow-dags.git"
-    assert bundles["platform"]["kwargs"]["path"] == "/opt/airflow/dags"  # the image's, not this checkout's
+    assert bundles["platform"]["kwargs"]["path"] == IMAGE_DAGS_DIR  # the image's, not this checkout's
 
 
 def test_resources_and_image_come_from_the_model():
