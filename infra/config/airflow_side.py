@@ -183,7 +183,7 @@ class Image(StrictModel):
         default=None, description="Image repository; null = the platform image in the environment's Artifact Registry."
     )
     tag: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="Image tag; null = the Airflow version."
+        default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="Image tag; null = the content tag `invoke image` pushes (a hash of the build inputs)."
     )
 
 
