@@ -311,3 +311,10 @@ def test_prod_values_are_data_not_names(tmp_path):
     copy = load_environment(tmp_path / "prod-eu.yaml")
     prod = load_environment("prod")
     assert copy.protected and copy.model_dump(exclude={"name"}) == prod.model_dump(exclude={"name"})
+
+
+def test_spark_in_process_on_gke_is_refused_with_the_key(tmp_path):
+    # The GKE image has neither pyspark nor a JVM: a local Spark target there would fail at the first task.
+    path = write_env(tmp_path, "dev", GCP + "spark: {target: local}\n")
+    message = error_of(path)
+    assert "dev.yaml" in message and "spark" in message and "dataproc or emr" in message

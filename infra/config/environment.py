@@ -64,4 +64,7 @@ class Environment(StrictModel):
             raise fail_at("gcp", "only used with runtime gke, remove it")
         if self.spark is not None and self.spark.target == "dataproc" and self.runtime != "gke":
             raise fail_at("spark", "target dataproc needs runtime gke (a GCP project)")
+        if self.spark is not None and self.spark.target == "local" and self.runtime == "gke":
+            # The platform image carries neither pyspark nor a JVM: on GKE, Spark runs on Dataproc or EMR.
+            raise fail_at("spark", "target local runs Spark inside the Airflow process, which the GKE image cannot: use dataproc or emr")
         return self
