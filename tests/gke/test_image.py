@@ -13,9 +13,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from infra.errors import UserError
 from infra.gcp_apis import ArtifactRegistryApi, UploadApi
 from infra.image import ImageClients, build_inputs, content_tag, copy_sources, dockerfile_instructions, image
 from tests.cli.helpers import load_env
+from tests.loopback import Loopback, QuietHandler
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS = {"google", "cncf-kubernetes", "slack", "pagerduty", "postgres", "git", "fab"}
@@ -105,7 +104,7 @@ def test_a_missing_copy_source_is_one_line(tmp_path):
     assert str(error.value) == f"Dockerfile: COPY dags/system_queued_watch.py: no such file or folder in {root}"
 
 
-class FakeGoogle:
+class FakeGoogle(Loopback):
     """Artifact Registry tags and Cloud Storage uploads, in their JSON shapes."""
 
     def __init__(self):
@@ -114,43 +113,26 @@ class FakeGoogle:
         self.requests: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802 - http.server's naming
                 fake.requests.append(f"GET {self.path}")
                 path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
                 tag = path.rsplit("/tags/", 1)[-1]
                 if "/packages/airflow/tags/" in path and tag in fake.tags:
-                    return self._json(200, {"name": path.removeprefix("/v1/"), "version": f"{path.split('/tags/')[0]}/versions/sha256:0"})
-                return self._json(404, {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})
+                    return self.reply(200, {"name": path.removeprefix("/v1/"), "version": f"{path.split('/tags/')[0]}/versions/sha256:0"})
+                return self.reply(404, {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})
 
             def do_POST(self):  # noqa: N802
                 fake.requests.append(f"POST {self.path}")
-                body = self.rfile.read(int(self.headers["Content-Length"]))
+                body = self.body()
                 # google-cloud-storage sends a small object as multipart/related: JSON metadata, then the data.
                 boundary = self.headers["Content-Type"].split("boundary=")[1].strip('"').encode()
                 parts = [part.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n") for part in body.split(b"--" + boundary)[1:-1]]
                 name = json.loads(parts[0])["name"]
                 fake.uploads[name] = parts[1]
-                return self._json(200, {"kind": "storage#object", "name": name})
+                return self.reply(200, {"kind": "storage#object", "name": name})
 
-            def _json(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 class RecordingCloudBuild:

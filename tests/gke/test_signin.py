@@ -7,15 +7,12 @@ environment file. A listed account gets its role; an unlisted one is signed in t
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -23,6 +20,7 @@ import requests
 from infra.airflow_config import build
 from infra.config import parse_environment
 from infra.signin import CLIENT_ID_ENV, CLIENT_SECRET_ENV, webserver_config
+from tests.loopback import Loopback, QuietHandler
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +30,7 @@ CLIENT_SECRET = "test-client-secret-not-real"
 GCP = {"project_id": "acme-airflow-test", "region": "europe-west1", "zones": ["europe-west1-b"], "state_bucket": "acme-tfstate"}
 
 
-class OidcProvider:
+class OidcProvider(Loopback):
     """A minimal OpenID provider on 127.0.0.1; `next_email` is who signs in at the next authorize."""
 
     def __init__(self):
@@ -44,14 +42,14 @@ class OidcProvider:
         self.tokens: dict[str, dict] = {}
         provider = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802 - http.server's naming
                 url = urllib.parse.urlparse(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
                 if url.path == "/.well-known/openid-configuration":
-                    return self._json(provider.discovery())
+                    return self.reply(200, provider.discovery())
                 if url.path == "/jwks":
-                    return self._json({"keys": [provider.key.as_dict(is_private=False)]})
+                    return self.reply(200, {"keys": [provider.key.as_dict(is_private=False)]})
                 if url.path == "/authorize":
                     code = secrets.token_urlsafe(16)
                     provider.codes[code] = {"email": provider.next_email, "nonce": query.get("nonce")}
@@ -62,31 +60,17 @@ class OidcProvider:
                     return None
                 if url.path == "/userinfo":
                     token = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                    return self._json(provider.tokens.get(token, {}), 200 if token in provider.tokens else 401)
-                return self._json({"error": "not_found"}, 404)
+                    return self.reply(200 if token in provider.tokens else 401, provider.tokens.get(token, {}))
+                return self.reply(404, {"error": "not_found"})
 
             def do_POST(self):  # noqa: N802
-                body = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+                body = dict(urllib.parse.parse_qsl(self.body().decode()))
                 grant = provider.codes.pop(body.get("code", ""), None)
                 if self.path != "/token" or grant is None:
-                    return self._json({"error": "invalid_grant"}, 400)
-                return self._json(provider.token_response(grant))
+                    return self.reply(400, {"error": "invalid_grant"})
+                return self.reply(200, provider.token_response(grant))
 
-            def _json(self, payload, status=200):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     def discovery(self) -> dict:
         return {
@@ -110,9 +94,6 @@ class OidcProvider:
         self.tokens[access] = {k: claims[k] for k in ("sub", "email", "email_verified", "given_name", "family_name")}
         return {"access_token": access, "token_type": "Bearer", "expires_in": 600, "id_token": id_token, "scope": "openid email profile"}
 
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
