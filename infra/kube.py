@@ -216,10 +216,15 @@ class Tunnel:
 
     @staticmethod
     def _close_forward(forward) -> None:
-        forward.close()  # closing our end makes the client's proxy thread close the websocket and end
+        """Close a port-forward: our half of its socket pair, then, once the client's proxy let go, the websocket."""
+        forward.close()
+        ports = forward.local_ports.values()
         deadline = time.monotonic() + 5
-        while forward.connected and time.monotonic() < deadline:
-            time.sleep(0.02)
+        while not all(p.python.fileno() == -1 for p in ports) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The client's proxy leaves the socket open when the API server closed first, and otherwise waits up
+        # to 3 s for a close reply: end the TCP connection now (its close() swallows the error and returns).
+        forward.websocket.shutdown()
 
     def stop(self) -> None:
         self._stop.set()
@@ -279,6 +284,7 @@ def exec_in(cluster: Cluster, target: Target, container: str, command: list[str]
         status = yaml.safe_load(ws.read_channel(3) or "null")  # v4 error channel: a metav1.Status
     finally:
         ws.close()
+        ws.sock.shutdown()  # after the server's close frame the client's close() returns and leaves the socket open
     if not isinstance(status, dict):
         raise UserError(f"{where}: the connection closed before {command[0]} reported an exit status")
     if status.get("status") == "Success":
