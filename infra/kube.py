@@ -236,14 +236,9 @@ class Tunnel:
 
 
 @contextmanager
-def api_server(env: Environment, kubeconfig: Path) -> Iterator[str]:
-    """`http://127.0.0.1:<port>`: Airflow's API server in `env`'s cluster, port-forwarded while the block runs."""
-    cluster = Cluster(kubeconfig)
-    try:
-        tunnel = Tunnel(cluster, api_server_pod(cluster, env))
-    except BaseException:
-        cluster.close()
-        raise
+def forwarded(cluster: Cluster, target: Target) -> Iterator[str]:
+    """`http://127.0.0.1:<port>` relayed to `target` while the block runs."""
+    tunnel = Tunnel(cluster, target)
     try:
         tunnel.start()
         yield tunnel.url
@@ -253,6 +248,16 @@ def api_server(env: Environment, kubeconfig: Path) -> Iterator[str]:
         raise
     finally:
         tunnel.stop()
+
+
+@contextmanager
+def api_server(env: Environment, kubeconfig: Path) -> Iterator[str]:
+    """`http://127.0.0.1:<port>`: Airflow's API server in `env`'s cluster, port-forwarded while the block runs."""
+    cluster = Cluster(kubeconfig)
+    try:
+        with forwarded(cluster, api_server_pod(cluster, env)) as url:
+            yield url
+    finally:
         cluster.close()
 
 
