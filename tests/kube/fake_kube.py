@@ -47,10 +47,12 @@ def _status(code: int, reason: str, message: str) -> dict:
 class FakeKube:
     """The fake API server; `upstream` is the 127.0.0.1 port every pod's forwarded port leads to."""
 
-    def __init__(self, *, token: str, upstream: int, exec_env: dict | None = None):
+    def __init__(self, *, token: str, upstream: int, exec_env: dict | None = None, exec_answer=None):
         self.token = token
         self.upstream = upstream
         self.exec_env = exec_env
+        # command -> (exit code, stdout, stderr) instead of running it, for tests about what the caller does with it
+        self.exec_answer = exec_answer
         self.services: dict[tuple[str, str], dict] = {}
         self.pods: list[dict] = []
         self.forwards: list[str] = []  # pod of every port-forward opened
@@ -150,17 +152,21 @@ class FakeKube:
 
     def _exec(self, ws, command: list[str]) -> None:
         self.execs.append(command)
-        argv = [sys.executable, *command[1:]] if command[0] == "python" else command  # the "container's" python
-        done = subprocess.run(argv, capture_output=True, env=self.exec_env, timeout=300)
-        if done.stdout:
-            ws.send(b"\x01" + done.stdout)
-        if done.stderr:
-            ws.send(b"\x02" + done.stderr)
-        if done.returncode == 0:
+        if self.exec_answer is not None:
+            code, stdout, stderr = self.exec_answer(command)
+        else:
+            argv = [sys.executable, *command[1:]] if command[0] == "python" else command  # the "container's" python
+            done = subprocess.run(argv, capture_output=True, env=self.exec_env, timeout=300)
+            code, stdout, stderr = done.returncode, done.stdout, done.stderr
+        if stdout:
+            ws.send(b"\x01" + stdout)
+        if stderr:
+            ws.send(b"\x02" + stderr)
+        if code == 0:
             status = {"metadata": {}, "status": "Success"}
         else:
             status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                      "message": f"command terminated with non-zero exit code: exit status {done.returncode}",
-                      "details": {"causes": [{"reason": "ExitCode", "message": str(done.returncode)}]}}
+                      "message": f"command terminated with non-zero exit code: exit status {code}",
+                      "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
         ws.send(b"\x03" + json.dumps(status).encode())
         ws.close()
