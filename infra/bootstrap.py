@@ -74,7 +74,7 @@ class AirflowApi:
         if status == 404 and allow_404:
             return None
         if status in (401, 403):
-            raise UserError(f"{method} {path}: HTTP {status}: the token may not do this (set AIRFLOW_API_TOKEN)")
+            raise UserError(f"{method} {path}: HTTP {status}: the token may not do this")
         if status >= 300:
             detail = (answer or {}).get("detail") if isinstance(answer, dict) else answer
             raise UserError(f"{method} {path}: HTTP {status}: {str(detail)[:300]}")
@@ -334,7 +334,8 @@ def bootstrap_gke(
         for line in describe_gke(env):
             console.print(f"  would {line}", highlight=False)
         count = len(pools(env)) + len(env.bootstrap.variables) + len(env.bootstrap.connections)
-        return f"would sync {count} declared objects as {naming.BOOTSTRAP_USER} (dry run: nothing read or changed)"
+        objects = "object" if count == 1 else "objects"
+        return f"would sync {count} declared {objects} as {naming.BOOTSTRAP_USER} (dry run: nothing read or changed)"
     read_secret = secrets or secret_manager_reader(env)
     seconds = env.bootstrap.ready_timeout_minutes * 60 * 2 + TOKEN_MARGIN_SECONDS  # two waits: API, then canary
     cluster = kube.Cluster(kubeconfig)

@@ -197,3 +197,14 @@ def credentials_of(cluster: dict, credentials: Any, project: str, location: str,
 def kubeconfig_file(root: Path, env_name: str) -> Path:
     """Where the toolkit keeps an environment's kubeconfig (git-ignored, owner-only)."""
     return root / "cdktf.out" / "kube" / f"{env_name}.yaml"
+
+
+def environment_kubeconfig(env_name: str, outputs: dict, *, root: Path, cluster_api: ClusterApi | None = None) -> Path:
+    """Write the kubeconfig of the cluster the terraform outputs name (fresh from the GKE API); its path."""
+    keys = ("project_id", "cluster_location", "cluster_name")
+    missing = [key for key in keys if not outputs.get(key)]
+    if missing:
+        raise UserError(f"no terraform output {', '.join(missing)} for {env_name}: has it been deployed (invoke deploy {env_name})?")
+    api = cluster_api or GoogleClusterApi()
+    _, creds = cluster_credentials(api, None, *(outputs[key] for key in keys))
+    return write_kubeconfig(kubeconfig(creds), kubeconfig_file(root, env_name))
