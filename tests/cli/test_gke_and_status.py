@@ -73,6 +73,15 @@ def test_a_dns_endpoint_closed_to_external_traffic_is_not_used(fake_google):
     assert creds.server == "https://34.78.10.20" and creds.ca_data
 
 
+def test_bootstrap_kubeconfig_is_written_fresh_from_the_outputs_and_the_gke_api(fake_google, tmp_path):
+    fake_google.cluster["controlPlaneEndpointsConfig"] = {"dnsEndpointConfig": {"endpoint": DNS, "allowExternalTraffic": True}}
+    path = gke.environment_kubeconfig("prod", OUTPUTS, root=tmp_path, cluster_api=cluster_api(fake_google))
+    assert path == tmp_path / "cdktf.out" / "kube" / "prod.yaml" and path.stat().st_mode & 0o777 == 0o600
+    assert yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"] == f"https://{DNS}"
+    with pytest.raises(UserError, match=r"^no terraform output cluster_name for prod: has it been deployed \(invoke deploy prod\)\?$"):
+        gke.environment_kubeconfig("prod", {**OUTPUTS, "cluster_name": ""}, root=tmp_path, cluster_api=cluster_api(fake_google))
+
+
 def test_missing_cluster_is_a_clear_error(fake_google):
     creds = Credentials(token="fixture-access-token")
     api = gke.GoogleClusterApi(creds, endpoint=fake_google.url)
