@@ -11,6 +11,8 @@ failure a person can fix — expired credentials, an unreachable control plane, 
 
 from __future__ import annotations
 
+import json
+import re
 import select
 import socket
 import threading
@@ -53,7 +55,7 @@ class Cluster:
         from kubernetes.client.exceptions import ApiException
 
         status = getattr(exc, "status", None)
-        reason = str(getattr(exc, "reason", "") or exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        reason = _reason(exc)
         if isinstance(exc, ApiException) and status == 0:  # a websocket call: the handshake's HTTP status is in the text
             for code in (401, 403, 404):
                 if f"Handshake status {code}" in reason:
@@ -85,6 +87,18 @@ class Cluster:
             if isinstance(exc.__context__, ApiException):
                 raise self.failure(what, exc.__context__) from None
             raise
+
+
+def _reason(exc: BaseException) -> str:
+    """The first useful line: the Status message the API server sent, else the exception's own words."""
+    try:
+        message = json.loads(getattr(exc, "body", None) or "null")["message"]
+    except (ValueError, TypeError, KeyError):
+        message = None
+    text = message or str(getattr(exc, "reason", "") or exc) or type(exc).__name__
+    text = text.split(" -+-+- ")[0]  # websocket-client appends the response headers and body after this marker
+    text = re.sub(r"^<[^>]*>: ", "", text.strip())  # urllib3 prefixes the connection object's repr
+    return (text.splitlines() or [type(exc).__name__])[0]
 
 
 @dataclass(frozen=True)
