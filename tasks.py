@@ -90,7 +90,7 @@ def status(c, env):
 @task(
     help={
         "env": ENV_HELP,
-        "api_url": "Airflow API base URL (default: AIRFLOW_API_URL; local: the local API server)",
+        "api_url": "local only: Airflow API base URL (default: the local API server); GKE goes through the cluster",
         "dry_run": "read what exists and print what would be created or updated; change nothing",
         "no_wait": "do not wait for the first canary run",
     }

@@ -74,7 +74,7 @@ class AirflowApi:
         if status == 404 and allow_404:
             return None
         if status in (401, 403):
-            raise UserError(f"{method} {path}: HTTP {status}: the token may not do this (set AIRFLOW_API_TOKEN)")
+            raise UserError(f"{method} {path}: HTTP {status}: the token may not do this")
         if status >= 300:
             detail = (answer or {}).get("detail") if isinstance(answer, dict) else answer
             raise UserError(f"{method} {path}: HTTP {status}: {str(detail)[:300]}")
@@ -111,11 +111,17 @@ def _from_secret(description: str, version: str) -> str:
     return f"{description} (from Secret Manager {version})".strip()
 
 
+def pools(env: Environment) -> list[PoolSpec]:
+    """The pools to create: the canary's first, then the declared ones (never the canary's twice)."""
+    canary = canary_pool(env)
+    return [canary, *(p for p in env.bootstrap.pools if p.name != canary.name)]
+
+
 def wanted(env: Environment, read_secret: SecretReader) -> list[Wanted]:
     """Every object the environment declares, the canary pool first; secrets read through `read_secret`."""
     b = env.bootstrap
-    items, canary = [], canary_pool(env)
-    for pool in [canary, *(p for p in b.pools if p.name != canary.name)]:
+    items = []
+    for pool in pools(env):
         body = {"name": pool.name, "slots": pool.slots, "description": pool.description, "include_deferred": pool.include_deferred}
         items.append(Wanted("pool", pool.name, body, body))
     for i, var in enumerate(b.variables):
@@ -203,6 +209,29 @@ def first_canary_run(api: AirflowApi) -> bool:
     return bool(answer and answer.get("total_entries"))
 
 
+def _sync_and_wait(
+    env: Environment, api: AirflowApi, read_secret: SecretReader, console: Console, *, wait_for_canary: bool, dry_run: bool
+) -> str:
+    """Sync the declared objects, print what changed, then wait for the first canary run; the summary line."""
+    timeout = env.bootstrap.ready_timeout_minutes * 60
+    items = wanted(env, read_secret)
+    results = sync(api, items, dry_run=dry_run)
+    changed = [(item, action) for item, action in results if action != "unchanged"]
+    verb = {"created": "would create", "updated": "would update"} if dry_run else {"created": "created", "updated": "updated"}
+    for item, action in changed:
+        console.print(f"  {verb[action]} {item.kind} {item.key}", highlight=False)
+    if changed:
+        summary = f"{len(changed)} of {len(results)} objects {'to change' if dry_run else 'changed'}"
+    else:
+        summary = f"nothing changed ({len(results)} objects already as declared)"
+    console.print(f"{env.name}: {summary}", highlight=False)
+    if wait_for_canary and not dry_run:
+        wait_until(lambda: first_canary_run(api), timeout, f"the first {CANARY_DAG} run", console=console, interval=5)
+        console.print(f"{env.name}: the first {CANARY_DAG} run exists", highlight=False)
+        summary += f"; the first {CANARY_DAG} run exists"
+    return summary
+
+
 def bootstrap(
     env: Environment,
     *,
@@ -218,19 +247,7 @@ def bootstrap(
     api = AirflowApi(base_url)
     wait_until(lambda: api_answers(api), timeout, f"the Airflow API at {base_url} to answer", console=console)
     api.token = token() if callable(token) else token
-    items = wanted(env, read_secret)
-    results = sync(api, items, dry_run=dry_run)
-    changed = [(item, action) for item, action in results if action != "unchanged"]
-    verb = {"created": "would create", "updated": "would update"} if dry_run else {"created": "created", "updated": "updated"}
-    for item, action in changed:
-        console.print(f"  {verb[action]} {item.kind} {item.key}", highlight=False)
-    if changed:
-        console.print(f"{env.name}: {len(changed)} of {len(results)} objects {'to change' if dry_run else 'changed'}", highlight=False)
-    else:
-        console.print(f"{env.name}: nothing changed ({len(results)} objects already as declared)", highlight=False)
-    if wait_for_canary and not dry_run:
-        wait_until(lambda: first_canary_run(api), timeout, f"the first {CANARY_DAG} run", console=console, interval=5)
-        console.print(f"{env.name}: the first {CANARY_DAG} run exists", highlight=False)
+    _sync_and_wait(env, api, read_secret, console, wait_for_canary=wait_for_canary, dry_run=dry_run)
     return 0
 
 
@@ -254,3 +271,82 @@ def secret_manager_reader(env: Environment, api=None) -> SecretReader:
         return api.access_latest(env.gcp.project_id, secret_id)
 
     return read
+
+
+# --- GKE: through a port-forward, as a service user whose token is minted in the API server pod ----------
+
+TOKEN_MARGIN_SECONDS = 600  # the token outlives the longest wait of the run by this much
+
+
+def mint_token(cluster, target, *, seconds: int) -> tuple[str, str]:
+    """(token, 'created'|'updated'|'unchanged' for the service user), from infra/fab_token.py run in the pod."""
+    from pathlib import Path
+
+    from infra import kube, naming
+
+    code = (Path(__file__).with_name("fab_token.py")).read_text()
+    command = ["python", "-c", code, naming.BOOTSTRAP_USER, str(seconds)]
+    result = kube.exec_in(cluster, target, naming.API_SERVER_CONTAINER, command, timeout=300)
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("user ", "token ")))
+    if result.code != 0 or "token" not in lines:
+        why = (result.stderr.strip().splitlines() or [f"exit code {result.code}"])[-1]
+        raise UserError(f"minting the bootstrap token in pod {target.namespace}/{target.pod} failed: {why}")
+    return lines["token"], lines.get("user", "unchanged")
+
+
+def describe_gke(env: Environment) -> list[str]:
+    """What the GKE bootstrap does, step by step, read from the environment file alone (the dry run)."""
+    from infra import naming
+
+    b = env.bootstrap
+    lines = [
+        f"port-forward to a Ready pod behind Service {naming.namespace(env)}/{naming.API_SERVER_SERVICE}",
+        f"ensure the FAB service user {naming.BOOTSTRAP_USER} (role Admin, random password) and mint its token in the pod",
+        f"create or update pools: {', '.join(p.name for p in pools(env))}",
+    ]
+    if b.variables:
+        lines.append(f"create or update variables: {', '.join(v.key for v in b.variables)}")
+    if b.connections:
+        lines.append(f"create or update connections: {', '.join(c.conn_id for c in b.connections)}")
+    secrets_read = [v.secret for v in b.variables if v.secret] + [c.password_secret for c in b.connections if c.password_secret]
+    if secrets_read:
+        lines.append(f"read from Secret Manager: {', '.join(secrets_read)}")
+    lines.append(f"wait for the first {CANARY_DAG} run")
+    return lines
+
+
+def bootstrap_gke(
+    env: Environment,
+    *,
+    kubeconfig,
+    console: Console,
+    dry_run: bool = False,
+    secrets: SecretReader | None = None,
+    wait_for_canary: bool = True,
+) -> str:
+    """The GKE bootstrap through the cluster's API (no Airflow address, no password); its summary line.
+
+    A dry run touches nothing — not the cluster, not Secret Manager — and prints the steps it would take.
+    """
+    from infra import kube, naming
+
+    if dry_run:
+        for line in describe_gke(env):
+            console.print(f"  would {line}", highlight=False)
+        count = len(pools(env)) + len(env.bootstrap.variables) + len(env.bootstrap.connections)
+        objects = "object" if count == 1 else "objects"
+        return f"would sync {count} declared {objects} as {naming.BOOTSTRAP_USER} (dry run: nothing read or changed)"
+    read_secret = secrets or secret_manager_reader(env)
+    seconds = env.bootstrap.ready_timeout_minutes * 60 * 2 + TOKEN_MARGIN_SECONDS  # two waits: API, then canary
+    cluster = kube.Cluster(kubeconfig)
+    try:
+        target = kube.api_server_pod(cluster, env)
+        with kube.forwarded(cluster, target) as url:
+            api = AirflowApi(url)
+            wait_until(lambda: api_answers(api), env.bootstrap.ready_timeout_minutes * 60, f"the Airflow API in pod {target.pod} to answer", console=console)
+            api.token, user = mint_token(cluster, target, seconds=seconds)
+            if user != "unchanged":
+                console.print(f"  {user} service user {naming.BOOTSTRAP_USER}", highlight=False)
+            return _sync_and_wait(env, api, read_secret, console, wait_for_canary=wait_for_canary, dry_run=False)
+    finally:
+        cluster.close()

@@ -134,13 +134,18 @@ def bootstrap(env_name: str, *, api_url: str | None, dry_run: bool, wait: bool) 
             env, base_url=url, token=lambda: objects.password_token(url, ADMIN_USER, password),
             read_secret=objects.no_secrets_here(env), console=console, wait_for_canary=wait, dry_run=dry_run,
         )
-    url = api_url or os.environ.get("AIRFLOW_API_URL")
-    if not url:
-        raise UserError("no Airflow API address: pass --api-url or set AIRFLOW_API_URL (e.g. through kubectl port-forward)")
-    return objects.bootstrap(
-        env, base_url=url, token=os.environ.get("AIRFLOW_API_TOKEN"), read_secret=objects.secret_manager_reader(env),
-        console=console, wait_for_canary=wait, dry_run=dry_run,
-    )
+    if api_url:
+        raise UserError("--api-url applies to the local environment only: GKE environments are reached through the cluster's API")
+    if dry_run:  # touches nothing: no terraform state, no GKE API, no cluster
+        console.print(objects.bootstrap_gke(env, kubeconfig=None, console=console, dry_run=True), highlight=False)
+        return 0
+    from infra.config import ROOT
+    from infra.gke import environment_kubeconfig
+    from infra.status import read_outputs
+
+    kubeconfig = environment_kubeconfig(env.name, read_outputs(env, ROOT, console), root=ROOT)
+    objects.bootstrap_gke(env, kubeconfig=kubeconfig, console=console, wait_for_canary=wait)
+    return 0
 
 
 def image(env_name: str, *, dry_run: bool) -> int:

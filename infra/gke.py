@@ -1,4 +1,4 @@
-"""Credentials for a GKE cluster: endpoint and CA from the GKE API, authentication by gke-gcloud-auth-plugin.
+"""Credentials for a GKE cluster: endpoint (and CA) from the GKE API, authentication by gke-gcloud-auth-plugin.
 
 `ClusterApi` is the thin adapter over google-cloud-container: it returns the cluster as the GKE REST
 API's JSON (camelCase, enums as names), which is also the shape test payloads are written in. The
@@ -6,6 +6,12 @@ kubeconfig names the standard exec credential plugin (`gke-gcloud-auth-plugin`, 
 Google Cloud CLI), which hands kubectl and pulumi a fresh token from the application default
 credentials on every call. Only where the plugin is not on PATH does the file embed a short-lived token
 instead; the file is created owner-only before anything is written to it.
+
+The server is the cluster's DNS-based control-plane endpoint when it has one open to external traffic
+(`controlPlaneEndpointsConfig.dnsEndpointConfig`): it is reached from anywhere, CI runners included, and
+authorized by IAM alone, with a Google-issued certificate, so the kubeconfig names no CA — as
+`gcloud container clusters get-credentials --dns-endpoint` writes it. Otherwise the IP endpoint and its CA
+(reachable from the authorized networks only).
 
     api = GoogleClusterApi()
     cluster, creds = cluster_credentials(api, credentials, project, location, name)
@@ -109,12 +115,21 @@ class GoogleClusterApi:
 @dataclass(frozen=True)
 class ClusterCredentials:
     server: str
-    ca_data: str
+    ca_data: str | None  # None for the DNS endpoint: its certificate is Google-issued, checked against public roots
     context: str
     token: str | None = None  # only when gke-gcloud-auth-plugin is not installed
 
 
+def dns_endpoint(cluster: dict) -> str | None:
+    """The cluster's DNS-based control-plane endpoint, when it accepts traffic from outside Google Cloud."""
+    config = (cluster.get("controlPlaneEndpointsConfig") or {}).get("dnsEndpointConfig") or {}
+    return config.get("endpoint") if config.get("allowExternalTraffic") else None
+
+
 def credentials_for(cluster: dict, context: str, token: str | None = None) -> ClusterCredentials:
+    dns = dns_endpoint(cluster)
+    if dns:
+        return ClusterCredentials(f"https://{dns}", None, context, token)
     endpoint = cluster.get("endpoint")
     ca_data = (cluster.get("masterAuth") or {}).get("clusterCaCertificate")
     if not endpoint or not ca_data:
@@ -136,10 +151,11 @@ def exec_plugin() -> dict:
 def kubeconfig(creds: ClusterCredentials) -> dict:
     """A kubeconfig for the cluster: the exec plugin, or the embedded token (it expires within the hour)."""
     user = {"token": creds.token} if creds.token else {"exec": exec_plugin()}
+    cluster = {"server": creds.server, **({"certificate-authority-data": creds.ca_data} if creds.ca_data else {})}
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": creds.context, "cluster": {"server": creds.server, "certificate-authority-data": creds.ca_data}}],
+        "clusters": [{"name": creds.context, "cluster": cluster}],
         "users": [{"name": creds.context, "user": user}],
         "contexts": [{"name": creds.context, "context": {"cluster": creds.context, "user": creds.context}}],
         "current-context": creds.context,
@@ -169,5 +185,26 @@ def write_kubeconfig(config: dict, path: Path) -> Path:
 def cluster_credentials(api: ClusterApi, credentials: Any, project: str, location: str, name: str) -> tuple[dict, ClusterCredentials]:
     """The cluster (REST JSON) and what kubectl/pulumi need to reach it; a token only without the plugin."""
     cluster = api.get_cluster(cluster_path(project, location, name))
-    token = None if shutil.which(AUTH_PLUGIN) else access_token(credentials)
-    return cluster, credentials_for(cluster, context=f"gke_{project}_{location}_{name}", token=token)
+    return cluster, credentials_of(cluster, credentials, project, location, name)
+
+
+def credentials_of(cluster: dict, credentials: Any, project: str, location: str, name: str) -> ClusterCredentials:
+    """What kubectl/pulumi need to reach `cluster` (already read from the GKE API)."""
+    token = None if shutil.which(AUTH_PLUGIN) else access_token(credentials or default_credentials())
+    return credentials_for(cluster, context=f"gke_{project}_{location}_{name}", token=token)
+
+
+def kubeconfig_file(root: Path, env_name: str) -> Path:
+    """Where the toolkit keeps an environment's kubeconfig (git-ignored, owner-only)."""
+    return root / "cdktf.out" / "kube" / f"{env_name}.yaml"
+
+
+def environment_kubeconfig(env_name: str, outputs: dict, *, root: Path, cluster_api: ClusterApi | None = None) -> Path:
+    """Write the kubeconfig of the cluster the terraform outputs name (fresh from the GKE API); its path."""
+    keys = ("project_id", "cluster_location", "cluster_name")
+    missing = [key for key in keys if not outputs.get(key)]
+    if missing:
+        raise UserError(f"no terraform output {', '.join(missing)} for {env_name}: has it been deployed (invoke deploy {env_name})?")
+    api = cluster_api or GoogleClusterApi()
+    _, creds = cluster_credentials(api, None, *(outputs[key] for key in keys))
+    return write_kubeconfig(kubeconfig(creds), kubeconfig_file(root, env_name))

@@ -282,3 +282,10 @@ OAUTH_SECRET_KEY = "value"
 def oauth_kubernetes_secrets(env: Environment) -> tuple[str, str]:
     """Kubernetes Secrets (client id, client secret) mirroring the OAuth client's Secret Manager secrets."""
     return kubernetes_secret_name(oauth_client_id_secret(env)), kubernetes_secret_name(oauth_client_secret_secret(env))
+
+
+# --- j2
+# The FAB user the bootstrap acts as on GKE: role Admin, a random password nobody knows (people sign in with Google).
+BOOTSTRAP_USER = "platform-bootstrap"
+# The chart's API server container: where the bootstrap mints that user's token through the exec API.
+API_SERVER_CONTAINER = "api-server"

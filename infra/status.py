@@ -3,14 +3,15 @@
 Rows: the GKE cluster (status, version) and each node pool from the GKE API; each Airflow component
 from `/api/v2/monitor/health`; the age of the last `system_canary` run from the REST API (the proof that
 the scheduler still *creates* runs). A part that cannot be reached is a row saying so, never a
-traceback. The Airflow API address comes from `AIRFLOW_API_URL` (or the k8s/ program's
-`airflow_api_url` output); `AIRFLOW_API_TOKEN` authorizes the DAG-run query.
+traceback. Airflow is reached the way the bootstrap reaches it, through the cluster's API: a
+port-forward to a Ready API server pod (infra/kube.py) and a short-lived token minted in that pod for the
+bootstrap's service user (infra/bootstrap.py `mint_token`, which creates that user if the bootstrap has
+not yet). No Airflow address or token needs setting.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -105,7 +106,7 @@ def canary_row(base_url: str, token: str | None, max_age_minutes: int, now: date
     try:
         body = _get_json(url, token)
     except urllib.error.HTTPError as exc:
-        hint = ": set AIRFLOW_API_TOKEN" if exc.code in (401, 403) else ""
+        hint = ": the API server refused the token" if exc.code in (401, 403) else ""
         return Row(part, "unknown", f"{_reason(exc)}{hint}", False)
     except Exception as exc:  # noqa: BLE001
         return Row(part, "unreachable", _reason(exc), False)
@@ -160,30 +161,69 @@ def read_outputs(env: Environment, root: Path, console: Console) -> dict:
     return tf.output_json(stack.stack_dir) or {}
 
 
-def collect(env: Environment, *, outputs: dict, cluster_api, airflow_url: str | None, token: str | None) -> list[Row]:
+TOKEN_SECONDS = 300  # the status's token: long enough for two queries, short enough to be worthless soon
+
+
+def airflow_rows(env: Environment, base_url: str, token: str | None) -> list[Row]:
+    """The health rows and the canary row for the Airflow API at `base_url`."""
+    return [*health_rows(base_url), canary_row(base_url, token, env.airflow.canary.max_age_minutes)]
+
+
+def airflow_through_cluster(env: Environment, kubeconfig: Path) -> list[Row]:
+    """`airflow_rows` through a port-forward to a Ready API server pod; a failure is a row."""
+    from infra import kube
+    from infra.bootstrap import mint_token
+
+    try:
+        cluster = kube.Cluster(kubeconfig)
+    except UserError as exc:
+        return [Row("Airflow API", "unreachable", str(exc), False)]
+    try:
+        target = kube.api_server_pod(cluster, env)
+        with kube.forwarded(cluster, target) as url:
+            rows = health_rows(url)
+            try:
+                token, _ = mint_token(cluster, target, seconds=TOKEN_SECONDS)
+            except UserError as exc:
+                return [*rows, Row(f"canary ({CANARY_DAG})", "unknown", str(exc), False)]
+            return [*rows, canary_row(url, token, env.airflow.canary.max_age_minutes)]
+    except UserError as exc:
+        return [Row("Airflow API", "unreachable", str(exc), False)]
+    finally:
+        cluster.close()
+
+
+def collect(env: Environment, *, outputs: dict, cluster_api, kubeconfig: Path | None, root: Path = ROOT) -> list[Row]:
+    """Every row: the cluster and its node pools, then Airflow through the cluster.
+
+    `kubeconfig` None writes one for the cluster just read (its DNS endpoint), as the deploy does.
+    """
     rows: list[Row] = []
     if not outputs.get("cluster_name"):
         rows.append(Row("GKE cluster", "unknown", "no terraform outputs: has the environment been deployed?", False))
-    else:
-        from infra.gke import cluster_path
+        return [*rows, Row("Airflow API", "unknown", "no cluster to reach it through", False)]
+    from infra import gke
 
-        name = cluster_path(outputs["project_id"], outputs["cluster_location"], outputs["cluster_name"])
+    project, location, name = outputs["project_id"], outputs["cluster_location"], outputs["cluster_name"]
+    try:
+        cluster = cluster_api.get_cluster(gke.cluster_path(project, location, name))
+    except Exception as exc:  # noqa: BLE001 - an unreachable API is a row, not a crash
+        from infra.gcp_apis import google_failure
+
+        detail = google_failure(exc) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        rows.append(Row(f"GKE cluster {name}", "unreachable", detail, False))
+        return [*rows, Row("Airflow API", "unknown", "no cluster to reach it through", False)]
+    rows += cluster_rows(cluster)
+    if kubeconfig is None:
         try:
-            rows += cluster_rows(cluster_api.get_cluster(name))
-        except Exception as exc:  # noqa: BLE001 - an unreachable API is a row, not a crash
-            from infra.gcp_apis import google_failure
-
-            detail = google_failure(exc) or (str(exc).splitlines() or [type(exc).__name__])[0]
-            rows.append(Row(f"GKE cluster {outputs['cluster_name']}", "unreachable", detail, False))
-    if not airflow_url:
-        rows.append(Row("Airflow API", "unknown", "no address: set AIRFLOW_API_URL (e.g. through kubectl port-forward)", False))
-        return rows
-    rows += health_rows(airflow_url)
-    rows.append(canary_row(airflow_url, token, env.airflow.canary.max_age_minutes))
-    return rows
+            creds = gke.credentials_of(cluster, None, project, location, name)
+        except UserError as exc:
+            return [*rows, Row("Airflow API", "unknown", str(exc), False)]
+        kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), gke.kubeconfig_file(root, env.name))
+    return rows + airflow_through_cluster(env, kubeconfig)
 
 
-def status(env: Environment, *, root: Path = ROOT, cluster_api=None, console: Console | None = None) -> int:
+def status(env: Environment, *, root: Path = ROOT, cluster_api=None, console: Console | None = None, kubeconfig: Path | None = None) -> int:
     console = console or Console()
     try:
         outputs = read_outputs(env, root, Console(stderr=True))
@@ -194,13 +234,7 @@ def status(env: Environment, *, root: Path = ROOT, cluster_api=None, console: Co
         from infra.gke import GoogleClusterApi
 
         cluster_api = GoogleClusterApi()
-    rows = collect(
-        env,
-        outputs=outputs,
-        cluster_api=cluster_api,
-        airflow_url=os.environ.get("AIRFLOW_API_URL"),
-        token=os.environ.get("AIRFLOW_API_TOKEN"),
-    )
+    rows = collect(env, outputs=outputs, cluster_api=cluster_api, kubeconfig=kubeconfig, root=root)
     render(env, rows, console)
     unhealthy = [row for row in rows if not row.healthy]
     return 1 if unhealthy else 0

@@ -55,6 +55,7 @@ class EnvironmentStack(TerraformStack):
             "cluster_name": self.gke.cluster.name,
             "cluster_location": self.gke.location,
             "cluster_endpoint": self.gke.cluster.endpoint,
+            "cluster_dns_endpoint": self.gke.cluster.control_plane_endpoints_config.dns_endpoint_config.endpoint,
             "sql_instance_name": self.database.instance.name,
             "sql_connection_name": self.database.instance.connection_name,
             "sql_private_ip": self.database.instance.private_ip_address,

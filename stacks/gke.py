@@ -120,6 +120,10 @@ class Gke(Construct):
                 # Google Cloud's public IP ranges are not the company's networks.
                 "gcp_public_cidrs_access_enabled": False,
             },
+            # The DNS-based endpoint too: CI runners are in no authorized network, and this endpoint is
+            # authorized by IAM alone (Google credentials with container permissions), with no IP allow-list.
+            # Kubernetes client certificates and tokens stay refused on it (the provider's defaults).
+            control_plane_endpoints_config={"dns_endpoint_config": {"allow_external_traffic": True}},
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             workload_identity_config={"workload_pool": f"{gcp.project_id}.svc.id.goog"},
             release_channel={"channel": gke.release_channel},

@@ -94,12 +94,22 @@ def test_shipped_environments_declare_nothing_secret_in_yaml():
         assert all(v.value is None or v.secret is None for v in env.bootstrap.variables), name
 
 
-def test_gke_bootstrap_without_an_api_address_is_one_line():
-    result = _invoke("bootstrap", "prod", AIRFLOW_API_URL="")
+def test_gke_bootstrap_needs_no_api_address_and_refuses_one():
+    result = _invoke("bootstrap", "prod", "--api-url", "http://127.0.0.1:1", AIRFLOW_API_URL="")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: no Airflow API address: pass --api-url or set AIRFLOW_API_URL (e.g. through kubectl port-forward)"
+        "error: --api-url applies to the local environment only: GKE environments are reached through the cluster's API"
     )
+
+
+def test_gke_bootstrap_dry_run_lists_the_steps_and_touches_nothing(tmp_path):
+    result = _invoke("bootstrap", "prod", "--dry-run", AIRFLOW_API_URL="", HOME=str(tmp_path),
+                     GOOGLE_APPLICATION_CREDENTIALS=str(tmp_path / "none.json"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()  # the toolkit's console is stderr
+    assert lines[0].strip().startswith("would port-forward to a Ready pod behind Service ")
+    assert any("ensure the FAB service user platform-bootstrap" in line for line in lines)
+    assert lines[-1].startswith("would sync ") and "nothing read or changed" in lines[-1]
 
 
 def test_a_rejected_token_is_one_line(airflow_api):
@@ -112,4 +122,4 @@ def test_a_rejected_token_is_one_line(airflow_api):
     with pytest.raises(UserError) as error:
         bootstrap(env, base_url=airflow_api.url, token="wrong", read_secret=no_secrets_here(env),
                   console=Console(file=open(os.devnull, "w")))
-    assert str(error.value) == "GET /api/v2/pools/system_canary: HTTP 401: the token may not do this (set AIRFLOW_API_TOKEN)"
+    assert str(error.value) == "GET /api/v2/pools/system_canary: HTTP 401: the token may not do this"

@@ -16,7 +16,7 @@ from infra.config import Environment, load_environment
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ROOT / "environments"
 GCP_ENVS = ("dev", "qa", "prod")
-REF_RE = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z0-9_.]+)\}$")
+REF_RE = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z0-9_.\[\]]+)\}$")  # attributes may index nested blocks ([0])
 
 
 @dataclass(frozen=True)

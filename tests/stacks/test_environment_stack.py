@@ -9,7 +9,7 @@ from infra.synth import synth_environments
 from tests.stacks.stackkit import ENVIRONMENTS
 
 OUTPUTS = {
-    "cluster_name", "cluster_location", "cluster_endpoint", "sql_instance_name", "sql_connection_name",
+    "cluster_name", "cluster_location", "cluster_endpoint", "cluster_dns_endpoint", "sql_instance_name", "sql_connection_name",
     "sql_private_ip", "database_name", "archive_bucket", "task_logs_bucket", "log_bucket",
     "airflow_service_account", "node_service_account", "secret_ids", "connections_secret_prefix",
     "state_bucket", "project_id", "region", "namespace",
@@ -40,6 +40,8 @@ def test_outputs_point_at_the_right_resources(stack):
     env = stack.env
     assert stack.ref(stack.output("cluster_name")).path == "gke/cluster"
     assert stack.ref(stack.output("cluster_endpoint")).attribute == "endpoint"
+    dns = stack.ref(stack.output("cluster_dns_endpoint"))
+    assert (dns.path, dns.attribute) == ("gke/cluster", "control_plane_endpoints_config[0].dns_endpoint_config[0].endpoint")
     assert stack.ref(stack.output("sql_connection_name")).attribute == "connection_name"
     assert stack.ref(stack.output("sql_private_ip")).attribute == "private_ip_address"
     assert stack.ref(stack.output("task_logs_bucket")).path == "logs/task-logs-bucket"

@@ -11,11 +11,20 @@ def test_nodes_are_private(stack):
     assert private["master_ipv4_cidr_block"] == str(stack.env.network.control_plane_cidr)
 
 
-def test_control_plane_is_reachable_only_from_authorized_networks(stack):
+def test_ip_endpoint_is_reachable_only_from_authorized_networks(stack):
     config = stack.one("google_container_cluster")["master_authorized_networks_config"]
     expected = [{"cidr_block": str(n.cidr), "display_name": n.name} for n in stack.env.network.authorized_networks]
     assert config["cidr_blocks"] == expected
     assert config["gcp_public_cidrs_access_enabled"] is False
+
+
+def test_dns_endpoint_lets_ci_in_through_iam_alone(stack):
+    endpoints = stack.one("google_container_cluster")["control_plane_endpoints_config"]
+    dns = endpoints["dns_endpoint_config"]
+    assert dns["allow_external_traffic"] is True, "CI runners are in no authorized network"
+    # IAM only: Kubernetes certificates and tokens are not accepted over the DNS endpoint.
+    assert not dns.get("enable_k8s_certs_via_dns") and not dns.get("enable_k8s_tokens_via_dns")
+    assert "ip_endpoints_config" not in endpoints, "the IP endpoint stays on, behind its authorized networks"
 
 
 def test_default_node_pool_is_removed(stack):
