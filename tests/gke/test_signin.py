@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -112,6 +113,13 @@ def _environment():
     return parse_environment("signin", data, "environments/signin.yaml")
 
 
+@dataclass(frozen=True)
+class ApiServer:
+    base: str  # http://127.0.0.1:<port>
+    uri: str  # its metadata database
+    env: dict  # the process environment it runs with (what an exec into its pod would see)
+
+
 @pytest.fixture
 def api_server(postgres_server, oidc, free_port, tmp_path):
     """`airflow api-server` with the FAB auth manager and the generated webserver_config.py."""
@@ -153,7 +161,7 @@ def api_server(postgres_server, oidc, free_port, tmp_path):
             assert proc.poll() is None, (tmp_path / "api-server.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (tmp_path / "api-server.log").read_text()[-3000:]
             time.sleep(1)
-        yield base, uri
+        yield ApiServer(base, uri, dict(env))
     finally:
         os.killpg(proc.pid, 15)
         try:
@@ -192,7 +200,7 @@ def _redirect_uri(base: str, headers: dict) -> str:
 
 
 def test_listed_account_gets_its_role_and_unknown_account_gets_no_access(api_server, oidc):
-    base, uri = api_server
+    base, uri = api_server.base, api_server.uri
     # Behind the load balancer (HTTPS ends there): Google must send the browser back to the public https address.
     behind = {"Host": PUBLIC_HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
     assert _redirect_uri(base, behind) == f"https://{PUBLIC_HOST}/auth/oauth-authorized/google"

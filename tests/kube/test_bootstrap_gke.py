@@ -13,7 +13,6 @@ import json
 import threading
 import urllib.parse
 
-import subprocess
 import pytest
 import yaml
 
@@ -21,7 +20,6 @@ from infra import naming
 from infra.bootstrap import bootstrap_gke, no_secrets_here
 from infra.config import parse_environment
 from tests.cli.helpers import console, output
-from tests.gke import test_signin
 from tests.gke.test_signin import GCP, _roles, api_server, oidc  # noqa: F401 - fixtures reused
 from tests.kube.fake_kube import FakeKube, pod, service
 
@@ -37,38 +35,12 @@ def _environment():
     return parse_environment("bootstrapgke", data, "environments/bootstrapgke.yaml")
 
 
-class _RecordingSubprocess:
-    """tests/gke/test_signin.py's `subprocess`, remembering the environment the API server was started with.
-
-    Its fixture builds that environment (with a random JWT secret) inside itself, and the API server
-    retitles itself, which overwrites /proc/<pid>/environ: recording the Popen call is the way to get it.
-    """
-
-    def __init__(self):
-        self.run = subprocess.run
-        self.TimeoutExpired = subprocess.TimeoutExpired
-        self.STDOUT = subprocess.STDOUT
-        self.env: dict | None = None
-
-    def Popen(self, argv, **kwargs):  # noqa: N802 - subprocess's naming
-        if "api-server" in argv:
-            self.env = kwargs["env"]
-        return subprocess.Popen(argv, **kwargs)
-
-
 @pytest.fixture
-def server_env(monkeypatch):
-    recording = _RecordingSubprocess()
-    monkeypatch.setattr(test_signin, "subprocess", recording)
-    return recording
-
-
-@pytest.fixture
-def cluster(server_env, api_server, tmp_path):  # noqa: F811 - the fixture imported above
-    base, uri = api_server
-    port = urllib.parse.urlparse(base).port
+def cluster(api_server, tmp_path):  # noqa: F811 - the fixture imported above
+    uri = api_server.uri
+    port = urllib.parse.urlparse(api_server.base).port
     env = _environment()
-    fake = FakeKube(token="fixture-k8s-token", upstream=port, exec_env=server_env.env)
+    fake = FakeKube(token="fixture-k8s-token", upstream=port, exec_env=api_server.env)
     ns = naming.namespace(env)
     fake.services[(ns, naming.API_SERVER_SERVICE)] = service(ns, naming.API_SERVER_SERVICE)
     fake.pods.append(pod(ns, "airflow-api-server-0"))
