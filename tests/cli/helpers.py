@@ -52,6 +52,13 @@ def make_repo(path: Path, synthesized: Path | None = None) -> Path:
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "environments", path / "environments")
     (path / "README.md").write_text("deployment repository used by a test\n")
+    # What the deploy's cluster-side steps read: the k8s/ program and the image's build inputs.
+    shutil.copytree(ROOT / "k8s", path / "k8s", ignore=shutil.ignore_patterns("__pycache__"))
+    from infra.image import build_inputs
+
+    for source in build_inputs(ROOT):
+        (path / source.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, path / source.relative_to(ROOT))
     git(path, "init", "-q", "-b", "main")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "initial")
