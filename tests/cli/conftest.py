@@ -162,7 +162,7 @@ class FakeGoogle:
         if "/repositories/" in path and "/tags/" in path and method == "GET":
             if self.image_tags is None or parts[-1] in self.image_tags:
                 return 200, {"name": path.removeprefix("/v1/"), "version": f"{path.rsplit('/packages/', 1)[0]}/versions/sha256:0"}
-            return 404, {"error": {"code": 404, "message": f"Requested entity was not found.", "status": "NOT_FOUND"}}
+            return 404, {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}}
         return 404, {"error": {"code": 404, "message": f"fake google: no route for {method} {path}"}}
 
 
