@@ -187,6 +187,12 @@ class KeyRingApi:
             return False
         except exceptions.NotFound:
             pass
+        except exceptions.Forbidden:  # REST answers 403 (PermissionDenied is its gRPC subclass)
+            location = parent.rsplit("/", 1)[1]
+            raise UserError(
+                f"these credentials may not read key ring {key_ring}: grant them roles/cloudkms.admin on the project, "
+                f"or create it once with `gcloud kms keyrings create {ring_id} --location {location}`"
+            ) from None
         except exceptions.GoogleAPICallError as exc:
             raise UserError(f"reading key ring {key_ring}: {_message(exc)}") from None
         try:

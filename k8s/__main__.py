@@ -25,7 +25,7 @@ from infra.gcp_apis import SecretVersionsApi  # noqa: E402
 from infra.k8s_render import render  # noqa: E402
 from k8s.airflow_platform import AirflowPlatform, AirflowPlatformArgs  # noqa: E402
 
-env = load_environment(pulumi.get_stack())
+env = load_environment(pulumi.get_stack(), ROOT / "environments")
 inputs = read_inputs(Path(os.environ.get(INPUTS_ENV) or ROOT / "build" / "pulumi" / f"{env.name}.json"))
 env = with_image_tag(env, inputs["image_tag"])
 secrets = SecretVersionsApi()

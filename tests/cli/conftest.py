@@ -108,6 +108,7 @@ class FakeGoogle:
         self.versions: dict[str, list[bytes]] = {}
         self.secrets: set[str] | None = None  # the secrets that exist; None: any
         self.key_rings: dict[str, dict] = {}
+        self.kms_forbidden = False  # the caller lacks cloudkms.keyRings.get
         self.image_tags: set[str] | None = None  # tags in the Artifact Registry repository; None: any
         self.server = LoopbackServer(self.handle)
         self.url = self.server.url
@@ -149,6 +150,8 @@ class FakeGoogle:
             listed = [{"name": f"projects/123456789/secrets/{secret}/versions/{i + 1}", "state": "ENABLED"} for i in range(len(versions))]
             return 200, ({"versions": listed, "totalSize": len(listed)} if listed else {})
         if "/keyRings" in path:
+            if self.kms_forbidden:
+                return 403, {"error": {"code": 403, "message": "Permission 'cloudkms.keyRings.get' denied on resource (or it may not exist).", "status": "PERMISSION_DENIED"}}
             if method == "POST":
                 name = f"{path.removeprefix('/v1/')}/{query['keyRingId'][0]}"
                 if name in self.key_rings:

@@ -205,3 +205,20 @@ def test_the_deploys_migrations_urns_are_exactly_what_the_program_registered(cas
     assert plan.applied == registered[: len(plan.applied)], "the migrations step applies the component, the prerequisites, the Job"
     assert plan.applied[-1] == Key("batch/v1", "Job", naming.migration_job(env), naming.namespace(env)).urn(env)
     assert sorted(plan.excluded) == sorted(registered[len(plan.applied):]), "everything else waits for the full pulumi up"
+
+
+def test_with_celery_the_broker_secrets_exist_with_the_keys_the_chart_reads():
+    from infra.k8s_render import manifests
+
+    require_helm_and_chart()
+    prod = load_environment("prod")
+    env = prod.model_copy(update={"airflow": prod.airflow.model_copy(update={"executor": "CeleryExecutor"})})
+    objects = manifests(env)
+    program = run(env, copy.deepcopy(objects))
+    secrets = {r.inputs["metadata"]["name"]: unwrap(r.inputs["stringData"]) for r in program.kubernetes() if r.type.endswith(":Secret")}
+    refs = _secret_refs(objects)
+    for purpose in ("redis_password", "celery_broker_url"):
+        name = naming.kubernetes_secret_name(naming.secret_id(env, purpose))
+        assert any(ref_name == name for ref_name, _ in refs), f"the chart reads {name} with Celery"
+    for name, key in refs:
+        assert key in secrets.get(name, {}), f"the chart reads {name}[{key}], which the program does not create"
