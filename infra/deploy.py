@@ -1,7 +1,8 @@
 """`invoke deploy ENV` and `invoke destroy ENV` for GCP environments: one boring, step-by-step sequence.
 
 deploy: validate → synth → policy gate → init → plan → show summary → confirm → apply (the saved plan
-file) → read outputs → secrets → cluster credentials → cluster side → bootstrap → wait for health.
+file) → read outputs → secrets → image → cluster credentials → render cluster side → pulumi preview →
+migrations → pulumi up → bootstrap → wait for health (the cluster-side steps are in deploy_cluster.py).
 Every step is shown with its duration; a failing step stops the sequence with the failing command's
 output on screen. `--dry-run` runs every check (configuration, git state, synthesis, policy) and prints
 each command with its working directory instead of running it.
@@ -14,8 +15,6 @@ is refused when stale. Destroying one needs `--force`, and deletion protection m
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,14 @@ from typing import Any
 
 from rich.console import Console
 
-from infra import gitrepo, secret_values
+from infra import deploy_cluster, secret_values
+from infra.deploy_checks import check_credentials, check_git_state, protection_message
 from infra.config import ROOT, Environment
 from infra.errors import UserError
 from infra.plan import Stack, check_plan_fresh, synthesize, write_plan_meta
 from infra.plan_report import from_terraform_plan, render_text
-from infra.runner import PulumiRunner, TerraformRunner, display_path
-from infra.steps import Skipped, Steps, make_console
+from infra.runner import TerraformRunner, display_path
+from infra.steps import Steps, make_console
 
 DEPLOY_STEPS = (
     "validate",
@@ -42,25 +42,34 @@ DEPLOY_STEPS = (
     "apply",
     "read outputs",
     "secrets",
+    "image",
     "cluster credentials",
     "render cluster side",
-    "cluster side",
+    "pulumi preview",
+    "migrations",
+    "pulumi up",
     "bootstrap",
     "wait for health",
 )
 DESTROY_STEPS = ("validate", "synth", "init", "plan", "show summary", "confirm", "apply")
-K8S_MISSING = "k8s/ program not present yet"
-
 
 
 @dataclass
 class Clients:
-    """The GCP adapters; built lazily with application default credentials unless a test passes its own."""
+    """The GCP adapters; built lazily with application default credentials unless a test passes its own.
+
+    `bootstrap` (infra.bootstrap.bootstrap_gke's signature) and `api_server` (infra.kube.api_server's: a
+    context manager yielding the API server's local URL) are loaded lazily when not given.
+    """
 
     credentials: Any = None
     cluster_api: Any = None
     buckets: Any = None
     secrets: Any = None
+    key_rings: Any = None
+    image: Any = None  # infra.image.ImageClients
+    bootstrap: Any = None
+    api_server: Any = None
 
     def creds(self):
         if self.credentials is None:
@@ -90,6 +99,21 @@ class Clients:
             self.secrets = SecretVersionsApi(self.creds())
         return self.secrets
 
+    def get_key_rings(self):
+        if self.key_rings is None:
+            from infra.gcp_apis import KeyRingApi
+
+            self.key_rings = KeyRingApi(self.creds())
+        return self.key_rings
+
+    def get_image(self):
+        if self.image is None:
+            from infra.gcp_apis import ArtifactRegistryApi, UploadApi
+            from infra.image import ImageClients
+
+            self.image = ImageClients(registry=ArtifactRegistryApi(self.creds()), uploads=UploadApi(self.creds()))
+        return self.image
+
 
 @dataclass
 class Run:
@@ -106,14 +130,15 @@ class Run:
     outputs: dict = field(default_factory=dict)
     kubeconfig: Path | None = None
     manifests: Path | None = None  # build/k8s/<env>/: what the cluster side applies
+    objects: list[dict] = field(default_factory=list)  # the rendered chart objects
+    cluster_outputs: dict = field(default_factory=dict)  # the k8s/ stack's outputs
 
     @property
     def tf(self) -> TerraformRunner:
         return TerraformRunner(self.console, dry_run=self.dry_run)
 
-    @property
-    def pulumi(self) -> PulumiRunner:
-        return PulumiRunner(self.console, dry_run=self.dry_run)
+    def output(self, name: str) -> Any:
+        return output(self, name)
 
 
 # --- Checks ----------------------------------------------------------------------------------------
@@ -130,59 +155,6 @@ def require_answerable(env: Environment, action: str, yes: bool, dry_run: bool) 
             f"{action} {env.name} needs a confirmation and there is no terminal to ask on (CI?): "
             f"review the plan, then pass --yes"
         )
-
-
-def _listed(paths: list[str]) -> str:
-    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-
-
-def check_git_state(env: Environment, root: Path, *, dry_run: bool = False, console: Console | None = None) -> str:
-    """Protected environments deploy only committed code that is on the remote's main."""
-    if not env.protected:
-        return "not protected: git state not checked"
-    if not gitrepo.is_repository(root):
-        raise UserError(f"{env.name} is protected and {root} is not a git clone: deploy it from a clone of the repository")
-    dirt = gitrepo.dirty_files(root)
-    if dirt:
-        parts = []
-        if dirt.changed:
-            parts.append(f"changed: {_listed(dirt.changed)} (commit or stash them)")
-        if dirt.untracked:
-            parts.append(f"untracked: {_listed(dirt.untracked)} (commit them, delete them, or add them to .gitignore)")
-        raise UserError(f"{env.name} is protected and the git tree is dirty, {'; '.join(parts)}; then deploy from main")
-    head = gitrepo.head_commit(root)[:12]
-    problem = gitrepo.fetch_main(root)
-    if problem is None:
-        if not gitrepo.head_in(root, gitrepo.REMOTE_MAIN):
-            raise UserError(
-                f"{env.name} is protected and HEAD ({head}) is not contained in {gitrepo.REMOTE}/main (fetched just now): "
-                "push it and merge it, then deploy the merged commit (a tag on main is fine)"
-            )
-        return f"clean tree, HEAD {head} is on main at {gitrepo.REMOTE} (fetched just now)"
-    if not dry_run:
-        raise UserError(
-            f"{env.name} is protected and {gitrepo.REMOTE}/main could not be fetched ({problem}): "
-            f"deploy from a clone whose remote {gitrepo.REMOTE!r} is reachable, so HEAD is checked against the pushed main"
-        )
-    if console is not None:
-        console.print(
-            f"  [yellow]warning: {problem}: HEAD is checked against the local main only; "
-            f"a real deploy of {env.name} is refused until {gitrepo.REMOTE}/main can be fetched[/]",
-            highlight=False,
-        )
-    if not gitrepo.head_in(root, "refs/heads/main"):
-        raise UserError(
-            f"{env.name} is protected and HEAD ({head}) is not contained in main: deploy a merged commit (a tag on main is fine)"
-        )
-    return f"clean tree, HEAD {head} is on main (the local one: dry run without a reachable remote)"
-
-
-def check_credentials(run: Run) -> str:
-    """Missing or expired Google credentials fail here, at once, not after minutes of synthesis and policy."""
-    from infra.gke import access_token
-
-    access_token(run.clients.creds())
-    return "Google credentials valid"
 
 
 def confirm(run: Run, action: str, *, yes: bool) -> str:
@@ -249,7 +221,21 @@ def step_init(run: Run) -> str:
             run.console.print(f"  created the state bucket gs://{bucket} (first deploy of {run.env.name})", highlight=False)
             note = f"created state bucket gs://{bucket}"
     run.tf.init(run.stack.stack_dir)
-    return f"would init; {note}" if run.dry_run else note
+    return f"would init; {note}; {key_ring(run)}" if run.dry_run else f"{note}; {key_ring(run)}"
+
+
+def key_ring(run: Run) -> str:
+    """The project's key ring of Pulumi secrets keys: created here, never by a stack (key rings cannot be deleted)."""
+    from infra import naming
+
+    ring = naming.pulumi_key_ring(run.env)
+    if run.dry_run:
+        run.console.print(f"  would check that key ring {ring} exists and create it if missing", highlight=False)
+        return f"key ring {naming.PULUMI_KEY_RING}"
+    if run.clients.get_key_rings().ensure(ring):
+        run.console.print(f"  created the key ring {ring} (first deploy in {run.env.gcp.project_id})", highlight=False)
+        return f"created key ring {naming.PULUMI_KEY_RING}"
+    return f"key ring {naming.PULUMI_KEY_RING}"
 
 
 def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
@@ -268,7 +254,7 @@ def step_plan(run: Run, plan_file: str | None, *, destroy: bool = False) -> str:
 def step_summary(run: Run) -> str:
     plan_json = run.tf.show_json(run.stack.stack_dir, run.plan_file)
     if plan_json is None:
-        raise Skipped("dry run: no plan was made")
+        return "would show the saved plan's summary (dry run: no plan was made)"
     report = from_terraform_plan(plan_json, run.env.name, f"terraform plan {display_path(run.plan_file)}")
     # Whether to apply comes from terraform's exit code (step_plan), not from this report: a plan that
     # changes only outputs lists no resource but must still be applied, or the new output never exists.
@@ -292,7 +278,7 @@ def step_apply(run: Run, done: str) -> str:
 def step_outputs(run: Run) -> str:
     outputs = run.tf.output_json(run.stack.stack_dir)
     if outputs is None:
-        raise Skipped("dry run: nothing applied")
+        return "would read the stack's outputs (dry run: nothing applied)"
     run.outputs = outputs
     return f"cluster {output(run, 'cluster_name')} in {output(run, 'cluster_location')}, database {outputs.get('sql_instance_name')}"
 
@@ -325,86 +311,6 @@ def step_secrets(run: Run) -> str:
             raise UserError(f"secret {secret_id} has no value and the toolkit cannot generate one: add a version to it")
     parts = ([f"generated {', '.join(created)}"] if created else []) + ([f"already set: {', '.join(present)}"] if present else [])
     return "; ".join(parts) or "no secrets in the outputs"
-
-
-def step_credentials(run: Run) -> str:
-    if run.dry_run:
-        run.console.print(
-            f"  would read the cluster's endpoint and CA from the GKE API and write a kubeconfig using {gke_plugin_note()}",
-            highlight=False,
-        )
-        return "would fetch (dry run)"
-    from infra import gke
-
-    project, location, name = (output(run, key) for key in ("project_id", "cluster_location", "cluster_name"))
-    cluster, creds = gke.cluster_credentials(run.clients.get_cluster_api(), run.clients.creds(), project, location, name)
-    run.kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), run.root / "cdktf.out" / "kube" / f"{run.env.name}.yaml")
-    auth = "a token valid for about an hour (gke-gcloud-auth-plugin not found)" if creds.token else gke.AUTH_PLUGIN
-    return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)} ({auth})"
-
-
-def gke_plugin_note() -> str:
-    from infra.gke import AUTH_PLUGIN
-
-    return AUTH_PLUGIN if shutil.which(AUTH_PLUGIN) else f"an embedded token ({AUTH_PLUGIN} is not on PATH)"
-
-
-def k8s_program(run: Run) -> Path | None:
-    program = run.root / "k8s"
-    return program if (program / "Pulumi.yaml").is_file() else None
-
-
-def step_render(run: Run, skip_k8s: bool) -> str:
-    """Real `helm template` of the pinned chart, validated and through the manifest policy gate (dry run too: it writes only build/)."""
-    if skip_k8s:
-        raise Skipped("--skip-k8s")
-    from infra.k8s_render import render
-    from infra.manifest_policy import require_clean
-
-    result = render(run.env, run.root / "build" / "k8s")
-    run.manifests = result.folder
-    verdict = require_clean(run.env, result.folder)
-    return (
-        f"{len(result.objects)} objects from chart airflow-{run.env.kubernetes.chart.version}, valid for Kubernetes "
-        f"{run.env.kubernetes.version}, {verdict}: {display_path(result.folder)}"
-    )
-
-
-def step_cluster_side(run: Run, skip_k8s: bool) -> str:
-    if skip_k8s:
-        raise Skipped("--skip-k8s")
-    program = k8s_program(run)
-    if program is None:
-        raise Skipped(K8S_MISSING)
-    run.pulumi.run(["stack", "select", "--create", "--stack", run.env.name], program)
-    run.pulumi.up(program, run.env.name, kubeconfig=run.kubeconfig)
-    return f"pulumi stack {run.env.name} is up"
-
-
-def step_bootstrap(run: Run, skip_k8s: bool) -> str:
-    if skip_k8s:
-        raise Skipped("--skip-k8s")
-    if k8s_program(run) is None:
-        raise Skipped(K8S_MISSING)
-    # The k8s/ program owns the migration job; it arrives with that program (`bootstrap_job` output).
-    outputs = run.pulumi.stack_outputs(k8s_program(run), run.env.name) or {}
-    if "bootstrap_job" not in outputs:
-        raise Skipped("the k8s/ program exports no bootstrap_job yet")
-    return f"bootstrap job {outputs['bootstrap_job']}"
-
-
-def step_health(run: Run, skip_k8s: bool) -> str:
-    if skip_k8s:
-        raise Skipped("--skip-k8s")
-    if k8s_program(run) is None:
-        raise Skipped(K8S_MISSING)
-    outputs = run.pulumi.stack_outputs(k8s_program(run), run.env.name) or {}
-    url = os.environ.get("AIRFLOW_API_URL") or outputs.get("airflow_api_url")
-    if not url:
-        raise Skipped("no Airflow API address (the k8s/ program exports no airflow_api_url)")
-    from infra.status import wait_healthy
-
-    return wait_healthy(url, console=run.console)
 
 
 # --- Commands ------------------------------------------------------------------------------------------
@@ -446,28 +352,16 @@ def deploy(
         steps.run("apply", lambda: step_apply(run, "applied"))
     steps.run("read outputs", lambda: step_outputs(run))
     steps.run("secrets", lambda: step_secrets(run))
-    steps.run("cluster credentials", lambda: step_credentials(run))
-    steps.run("render cluster side", lambda: step_render(run, skip_k8s))
-    steps.run("cluster side", lambda: step_cluster_side(run, skip_k8s))
-    steps.run("bootstrap", lambda: step_bootstrap(run, skip_k8s))
-    steps.run("wait for health", lambda: step_health(run, skip_k8s))
+    steps.run("image", lambda: deploy_cluster.step_image(run))
+    steps.run("cluster credentials", lambda: deploy_cluster.step_credentials(run))
+    steps.run("render cluster side", lambda: deploy_cluster.step_render(run, skip_k8s))
+    steps.run("pulumi preview", lambda: deploy_cluster.step_preview(run, skip_k8s))
+    steps.run("migrations", lambda: deploy_cluster.step_migrations(run, skip_k8s))
+    steps.run("pulumi up", lambda: deploy_cluster.step_up(run, skip_k8s))
+    steps.run("bootstrap", lambda: deploy_cluster.step_bootstrap(run, skip_k8s))
+    steps.run("wait for health", lambda: deploy_cluster.step_health(run, skip_k8s))
     steps.finish()
     return 0
-
-
-def protection_message(env: Environment) -> str:
-    where = f"environments/{env.name}.yaml"
-    protected = [key for key, on in (("gke.deletion_protection", env.gke.deletion_protection), ("database.deletion_protection", env.database.deletion_protection)) if on]
-    lines = []
-    if protected:
-        lines.append(
-            f"deletion protection is on ({', '.join(protected)} in {where}): to lift it, set "
-            f"{' and '.join(k + ': false' for k in protected)}, run `invoke deploy {env.name}` (that applies only this change), "
-            f"then destroy again"
-        )
-    if env.logging.archive.retention_locked:
-        lines.append("the log archive bucket has a locked retention policy: it can only be deleted once its objects have aged out")
-    return "; ".join(lines)
 
 
 def destroy(

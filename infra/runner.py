@@ -183,23 +183,37 @@ class TerraformRunner(Runner):
 
 
 class PulumiRunner(Runner):
-    """The pulumi CLI for the cluster-side program in k8s/; never interactive."""
+    """The pulumi CLI for the cluster-side program in k8s/; never interactive.
+
+    `env` carries what every command of one deploy needs: PULUMI_BACKEND_URL (the environment's state
+    bucket; per process, unlike `pulumi login`, which changes the user's current backend for every other
+    shell and deploy), PULUMI_PYTHON_CMD (the interpreter running the toolkit), KUBECONFIG and the
+    program's inputs file.
+    """
 
     tool = "pulumi"
     env_var = "PULUMI_BIN"
     install_hint = "install the Pulumi CLI (https://www.pulumi.com/docs/install/) or set PULUMI_BIN"
 
-    def __init__(self, console: Console | None = None, *, dry_run: bool = False):
-        super().__init__(console, dry_run=dry_run, env={"PULUMI_SKIP_UPDATE_CHECK": "true"})
+    def __init__(self, console: Console | None = None, *, dry_run: bool = False, env: dict[str, str] | None = None):
+        super().__init__(console, dry_run=dry_run, env={"PULUMI_SKIP_UPDATE_CHECK": "true", **(env or {})})
 
-    def up(self, program_dir: Path, stack: str, *, kubeconfig: Path | None = None) -> Result:
-        extra = {"KUBECONFIG": str(kubeconfig)} if kubeconfig else None
+    def select_stack(self, program_dir: Path, stack: str, *, secrets_provider: str) -> Result:
+        """Select the stack, creating it on the first deploy with its Cloud KMS secrets provider."""
         return self.run(
-            ["up", "--stack", stack, "--yes", "--non-interactive", "--skip-preview"],
-            program_dir,
-            stream=True,
-            extra_env=extra,
+            ["stack", "select", "--create", "--stack", stack, "--secrets-provider", secrets_provider, "--non-interactive"], program_dir
         )
+
+    def preview(self, program_dir: Path, stack: str) -> Result:
+        return self.run(["preview", "--stack", stack, "--diff", "--non-interactive"], program_dir, stream=True)
+
+    def up(self, program_dir: Path, stack: str, *, excludes: Sequence[str] = (), kubeconfig: Path | None = None) -> Result:
+        """`pulumi up`; `excludes` are URNs left untouched by this update (created or changed by a later one)."""
+        extra = {"KUBECONFIG": str(kubeconfig)} if kubeconfig else None
+        args = ["up", "--stack", stack, "--yes", "--non-interactive", "--skip-preview"]
+        for urn in excludes:
+            args += ["--exclude", urn]
+        return self.run(args, program_dir, stream=True, extra_env=extra)
 
     def stack_outputs(self, program_dir: Path, stack: str) -> dict | None:
         result = self.run(["stack", "output", "--json", "--stack", stack], program_dir, quiet=True)

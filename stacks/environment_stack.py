@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra import naming
 from infra.config import Environment
+from stacks.cluster_side import ClusterSide
 from stacks.database import Database
 from stacks.gke import Gke
 from stacks.iam import AirflowIdentity
@@ -47,6 +48,7 @@ class EnvironmentStack(TerraformStack):
         self.database = Database(self, "database", config=config, network=self.network, identity=self.identity)
         self.gke = Gke(self, "gke", config=config, network=self.network)
         self.registry = ImageRegistry(self, "registry", config=config, gke=self.gke)
+        self.cluster_side = ClusterSide(self, "cluster-side", config=config)
         self.spark = None
         if config.spark is not None and config.spark.target == "dataproc":
             self.spark = SparkRuntime(self, "spark", config=config, network=self.network, identity=self.identity)
@@ -77,6 +79,9 @@ class EnvironmentStack(TerraformStack):
             "oauth_secret_ids": self.secrets.oauth_secret_ids,
             "image_repository": naming.image_repository(config),
         }
+        outputs["pulumi_secrets_provider"] = self.cluster_side.secrets_provider
+        if self.cluster_side.ui_address is not None:
+            outputs["ui_address"] = self.cluster_side.ui_address.address
         if self.spark is not None:
             outputs["spark_service_account"] = self.spark.service_account.email
             outputs["spark_staging_bucket"] = self.spark.staging_bucket.name

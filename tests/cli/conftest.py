@@ -6,9 +6,10 @@
   FAKE_TF_PRINT_NOTHING=show).
 * ``synthesized`` (session): real synthesis of dev and prod once; ``project`` copies it into a fresh git
   repository (branch main, one commit), so each test synthesizes from the cache in well under a second.
-* ``fake_google``: one loopback HTTP server answering the GKE, Cloud Storage and Secret Manager REST
-  paths that Google's client libraries call, with payloads in the real APIs' shapes (a secret version's
-  CRC32C is checked); ``clients`` are the toolkit's real adapters pointed at it.
+* ``fake_google``: one loopback HTTP server answering the GKE, Cloud Storage, Secret Manager, Cloud KMS
+  and Artifact Registry REST paths that Google's client libraries call, with payloads in the real APIs'
+  shapes (a secret version's CRC32C is checked); ``clients`` are the toolkit's real adapters pointed at
+  it, with a recording bootstrap and the API server reached at ``airflow_api``.
 * ``airflow_api``: a loopback Airflow REST API (health, canary DAG runs) whose answers a test sets.
 """
 
@@ -61,7 +62,7 @@ def fake_tools(tmp_path, monkeypatch) -> FakeTools:
     monkeypatch.setenv("FAKE_TF_PLAN_JSON", str(FIXTURES / "plan_prod.json"))
     monkeypatch.setenv("FAKE_TF_OUTPUTS", str(FIXTURES / "outputs_prod.json"))
     for name in ("TERRAFORM_BIN", "PULUMI_BIN", "FAKE_TF_FAIL", "FAKE_TF_STALE", "FAKE_TF_NO_CHANGES", "FAKE_TF_OUTPUT_ONLY",
-                 "FAKE_TF_PRINT_NOTHING", "AIRFLOW_API_URL"):
+                 "FAKE_TF_PRINT_NOTHING", "AIRFLOW_API_URL", "FAKE_PULUMI_FAIL", "FAKE_PULUMI_OUTPUTS"):
         monkeypatch.delenv(name, raising=False)
     return FakeTools(bindir, log, monkeypatch)
 
@@ -107,6 +108,9 @@ class FakeGoogle:
         self.forbidden_buckets: set[str] = set()  # exist, but belong to someone else
         self.versions: dict[str, list[bytes]] = {}
         self.secrets: set[str] | None = None  # the secrets that exist; None: any
+        self.key_rings: dict[str, dict] = {}
+        self.kms_forbidden = False  # the caller lacks cloudkms.keyRings.get
+        self.image_tags: set[str] | None = None  # tags in the Artifact Registry repository; None: any
         self.server = JsonApi(self.handle)
         self.url = self.server.url
 
@@ -146,6 +150,23 @@ class FakeGoogle:
             versions = self.versions.get(secret, [])
             listed = [{"name": f"projects/123456789/secrets/{secret}/versions/{i + 1}", "state": "ENABLED"} for i in range(len(versions))]
             return 200, ({"versions": listed, "totalSize": len(listed)} if listed else {})
+        if "/keyRings" in path:
+            if self.kms_forbidden:
+                return 403, {"error": {"code": 403, "message": "Permission 'cloudkms.keyRings.get' denied on resource (or it may not exist).", "status": "PERMISSION_DENIED"}}
+            if method == "POST":
+                name = f"{path.removeprefix('/v1/')}/{query['keyRingId'][0]}"
+                if name in self.key_rings:
+                    return 409, {"error": {"code": 409, "message": f"KeyRing {name} already exists.", "status": "ALREADY_EXISTS"}}
+                self.key_rings[name] = {"name": name, "createTime": "2025-11-24T21:00:00Z"}
+                return 200, self.key_rings[name]
+            name = path.removeprefix("/v1/")
+            if name in self.key_rings:
+                return 200, self.key_rings[name]
+            return 404, {"error": {"code": 404, "message": f"KeyRing {name} not found.", "status": "NOT_FOUND"}}
+        if "/repositories/" in path and "/tags/" in path and method == "GET":
+            if self.image_tags is None or parts[-1] in self.image_tags:
+                return 200, {"name": path.removeprefix("/v1/"), "version": f"{path.rsplit('/packages/', 1)[0]}/versions/sha256:0"}
+            return 404, {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}}
         return 404, {"error": {"code": 404, "message": f"fake google: no route for {method} {path}"}}
 
 
@@ -156,13 +177,32 @@ def fake_google():
     google.server.close()
 
 
+class FakeBootstrap:
+    """Stands in for infra.bootstrap.bootstrap_gke (its own tests run it against a real API server)."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def __call__(self, env, **kwargs):
+        self.calls.append({"env": env.name, **kwargs})
+        return "pools 1 created, variables 0, connections 0; first canary run exists"
+
+
 @pytest.fixture
-def clients(fake_google):
+def clients(fake_google, airflow_api):
+    from contextlib import contextmanager
+
     from google.oauth2.credentials import Credentials
 
     from infra.deploy import Clients
-    from infra.gcp_apis import SecretVersionsApi, StateBucketApi
+    from infra.gcp_apis import ArtifactRegistryApi, KeyRingApi, SecretVersionsApi, StateBucketApi
     from infra.gke import GoogleClusterApi
+    from infra.image import ImageClients
+
+    @contextmanager
+    def api_server(env, kubeconfig):
+        airflow_api.forwarded.append((env.name, kubeconfig))
+        yield airflow_api.url
 
     creds = Credentials(token="fixture-access-token")
     return Clients(
@@ -170,6 +210,10 @@ def clients(fake_google):
         cluster_api=GoogleClusterApi(creds, endpoint=fake_google.url),
         buckets=StateBucketApi(creds, endpoint=fake_google.url),
         secrets=SecretVersionsApi(creds, endpoint=fake_google.url),
+        key_rings=KeyRingApi(creds, endpoint=fake_google.url),
+        image=ImageClients(registry=ArtifactRegistryApi(creds, base_url=fake_google.url)),
+        bootstrap=FakeBootstrap(),
+        api_server=api_server,
     )
 
 
@@ -183,6 +227,7 @@ class FakeAirflow:
         }
         self.dag_runs: list[dict] = []
         self.token: str | None = "fixture-api-token"
+        self.forwarded: list[tuple] = []  # (env, kubeconfig) of each port-forward the deploy opened
         self.server = JsonApi(self.handle)
         self.url = self.server.url
 

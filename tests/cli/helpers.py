@@ -50,6 +50,13 @@ def make_repo(path: Path, synthesized: Path | None = None) -> Path:
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "environments", path / "environments")
     (path / "README.md").write_text("deployment repository used by a test\n")
+    # What the deploy's cluster-side steps read: the k8s/ program and the image's build inputs.
+    shutil.copytree(ROOT / "k8s", path / "k8s", ignore=shutil.ignore_patterns("__pycache__"))
+    from infra.image import build_inputs
+
+    for source in build_inputs(ROOT):
+        (path / source.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, path / source.relative_to(ROOT))
     git(path, "init", "-q", "-b", "main")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "initial")
@@ -77,10 +84,6 @@ def copy_project(dst):
     git(dst, "commit", "-q", "-m", "base")
     return dst
 
-
-# The loopback JSON API lives in tests/loopback.py; the old name stays until test files being edited
-# elsewhere (test_deploy.py, test_bootstrap.py, test_gke_and_status.py) are merged and can import JsonApi.
-LoopbackServer = JsonApi
 
 
 def closed_port() -> int:

@@ -15,7 +15,7 @@ import yaml
 from cryptography.fernet import Fernet
 from invoke.exceptions import Exit
 
-from infra import cli
+from infra import cli, naming
 from infra.deploy import DEPLOY_STEPS, deploy, destroy
 from infra.errors import UserError
 from tests.cli.helpers import FIXTURES, console, git, load_env, output
@@ -42,10 +42,10 @@ def test_deploy_runs_every_step_in_order_and_applies_the_saved_plan(project, fak
     text = output(con)
     positions = [text.index(f"/{len(DEPLOY_STEPS)} {name}") for name in DEPLOY_STEPS]
     assert positions == sorted(positions), "steps are shown in the documented order"
-    for name in ("cluster side", "bootstrap", "wait for health"):
-        assert f"{name}" in text
-    assert text.count("skipped: k8s/ program not present yet") == 3
+    assert "– skipped" not in text and "│ skipped" not in text, "a first deploy runs every step"
     assert "Apply complete!" in text, "terraform apply's output is shown as it runs"
+    pulumi = [" ".join(c["argv"][:2]) for c in fake_tools.commands("pulumi")]
+    assert pulumi == ["stack select", "preview --stack", "up --stack", "up --stack", "stack output"]
 
 
 def test_first_deploy_creates_the_state_bucket_and_says_so(project, fake_tools, clients, fake_google):
@@ -133,23 +133,115 @@ def test_without_the_auth_plugin_the_kubeconfig_embeds_a_token_in_an_owner_only_
     assert "gke-gcloud-auth-plugin not found" in output(con)
 
 
-def test_cluster_side_runs_pulumi_with_the_environment_stack_once_k8s_exists(project, fake_tools, clients):
-    (project / "k8s").mkdir()
-    (project / "k8s" / "Pulumi.yaml").write_text("name: airflow-platform\nruntime: python\n")
-    deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=console())
-    up = [c for c in fake_tools.commands("pulumi") if c["argv"][0] == "up"]
-    assert len(up) == 1
-    assert up[0]["argv"][1:3] == ["--stack", "dev"] and up[0]["cwd"] == str(project / "k8s")
-    assert up[0]["kubeconfig"] == str(project / "cdktf.out" / "kube" / "dev.yaml")
+def test_cluster_side_runs_the_environments_stack_with_its_backend_and_kms_secrets_provider(project, fake_tools, clients):
+    env = load_env("dev", project)
+    deploy(env, yes=True, root=project, clients=clients, console=console())
+    commands = fake_tools.commands("pulumi")
+    assert commands, "the cluster side runs pulumi"
+    for command in commands:
+        assert command["cwd"] == str(project / "k8s")
+        assert command["env"]["PULUMI_BACKEND_URL"] == naming.pulumi_backend_url(env) == "gs://acme-airflow-dev-tfstate/pulumi"
+        assert command["env"]["PULUMI_PYTHON_CMD"] == sys.executable, "the program runs on the toolkit's interpreter"
+    select = commands[0]["argv"]
+    assert select[:3] == ["stack", "select", "--create"] and select[select.index("--stack") + 1] == "dev"
+    assert select[select.index("--secrets-provider") + 1] == naming.pulumi_secrets_provider(env) == (
+        "gcpkms://projects/acme-airflow-dev/locations/europe-west1/keyRings/af-pulumi/cryptoKeys/af-dev-pulumi")
+    ups = [c for c in commands if c["argv"][0] == "up"]
+    assert all(c["kubeconfig"] == str(project / "cdktf.out" / "kube" / "dev.yaml") for c in ups)
+
+
+def test_migrations_apply_only_the_job_and_its_prerequisites_before_the_full_up(project, fake_tools, clients):
+    from infra.cluster_resources import migrations_plan
+    from infra.k8s_render import read
+
+    env = load_env("dev", project)
+    deploy(env, yes=True, root=project, clients=clients, console=console())
+    ups = [c["argv"] for c in fake_tools.commands("pulumi") if c["argv"][0] == "up"]
+    assert len(ups) == 2, "migrations, then everything"
+    migrations, full = ups
+    excluded = [migrations[i + 1] for i, a in enumerate(migrations) if a == "--exclude"]
+    plan = migrations_plan(env, read(project / "build" / "k8s" / "dev"))
+    assert excluded == plan.excluded and len(excluded) >= 14, "every chart object waits for the full up"
+    assert not set(excluded) & set(plan.applied), "nothing the Job needs is excluded"
+    assert "--exclude" not in full
+
+
+def test_the_program_gets_the_terraform_outputs_and_the_image_tag_in_a_file_without_secrets(project, fake_tools, clients, fake_google):
+    from infra.image import content_tag
+
+    deploy(load_env("prod", project), yes=True, root=project, clients=clients, console=console())
+    (select, *_rest) = fake_tools.commands("pulumi")
+    inputs = json.loads(open(select["env"]["AIRFLOW_PLATFORM_INPUTS"]).read())
+    assert inputs == {"sql_connection_name": "acme-airflow-prod:europe-west1:af-prod-pg", "image_tag": content_tag(project)}
+    for values in fake_google.versions.values():
+        assert values[0].decode() not in json.dumps(inputs)
+    scheduler = yaml.safe_load((project / "build" / "k8s" / "prod" / "deployment-airflow-scheduler.yaml").read_text())
+    images = {c["image"] for c in scheduler["spec"]["template"]["spec"]["containers"]}
+    assert images == {f"{naming.image_repository(load_env('prod', project))}:{content_tag(project)}"}, "the chart runs the image just built"
+
+
+def test_an_image_whose_tag_is_missing_is_built(project, fake_tools, clients, fake_google, monkeypatch):
+    import infra.image as image
+
+    built = []
+    monkeypatch.setattr(image, "_cloud_build", lambda env, reference, root, clients, console: built.append(reference))
+    fake_google.image_tags = set()
+    con = console()
+    deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=con)
+    assert built == [f"{naming.image_repository(load_env('dev', project))}:{image.content_tag(project)}"]
+    assert f"pushed {built[0]}" in output(con)
+
+
+def test_first_deploy_creates_the_projects_key_ring_once(project, fake_tools, clients, fake_google):
+    con = console()
+    env = load_env("dev", project)
+    deploy(env, yes=True, root=project, clients=clients, console=con)
+    assert list(fake_google.key_rings) == [naming.pulumi_key_ring(env)]
+    assert f"created the key ring {naming.pulumi_key_ring(env)}" in output(con)
+    con = console()
+    deploy(env, yes=True, root=project, clients=clients, console=con)
+    assert "created the key ring" not in output(con) and len(fake_google.key_rings) == 1
+
+
+def test_bootstrap_and_health_reach_the_api_server_through_the_written_kubeconfig(project, fake_tools, clients, airflow_api):
+    env = load_env("dev", project)
+    con = console()
+    deploy(env, yes=True, root=project, clients=clients, console=con)
+    kubeconfig = project / "cdktf.out" / "kube" / "dev.yaml"
+    (call,) = clients.bootstrap.calls
+    assert call["env"] == "dev" and call["kubeconfig"] == kubeconfig and call["dry_run"] is False
+    assert call["secrets"] is clients.secrets, "bootstrap reads connection values from Secret Manager"
+    assert airflow_api.forwarded == [("dev", kubeconfig)]
+    assert f"healthy at {airflow_api.url}" in output(con)
+
+
+def test_unhealthy_airflow_fails_the_last_step(project, fake_tools, clients, airflow_api, monkeypatch):
+    import infra.status as status
+
+    airflow_api.health["scheduler"]["status"] = "unhealthy"
+    real = status.wait_healthy
+    monkeypatch.setattr(status, "wait_healthy", lambda url, console: real(url, console=console, timeout=0, interval=0))
+    with pytest.raises(UserError, match="not healthy after 0 s: scheduler unhealthy"):
+        deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=console())
+
+
+def test_a_failing_pulumi_step_stops_the_deploy_before_migrations(project, fake_tools, clients):
+    fake_tools.env("FAKE_PULUMI_FAIL", "select")
+    con = console()
+    with pytest.raises(Exit) as exit_info:
+        cli.guarded(deploy, load_env("dev", project), yes=True, root=project, clients=clients, console=con)
+    assert "pulumi stack select" in str(exit_info.value.message) and "exit code 255" in str(exit_info.value.message)
+    assert "PermissionDenied" in output(con), "pulumi's own error is shown"
+    assert [c["argv"][0] for c in fake_tools.commands("pulumi")] == ["stack"], "nothing runs after the failure"
+    assert clients.bootstrap.calls == []
 
 
 def test_skip_k8s_stops_before_the_cluster_side(project, fake_tools, clients):
-    (project / "k8s").mkdir()
-    (project / "k8s" / "Pulumi.yaml").write_text("name: airflow-platform\nruntime: python\n")
     con = console()
     deploy(load_env("dev", project), yes=True, skip_k8s=True, root=project, clients=clients, console=con)
     assert fake_tools.commands("pulumi") == []
-    assert output(con).count("skipped: --skip-k8s") == 4  # render, apply, bootstrap, health
+    assert output(con).count("skipped: --skip-k8s") == 6  # render, preview, migrations, up, bootstrap, health
+    assert clients.bootstrap.calls == []
 
 
 def test_dry_run_lists_every_step_and_command_with_cwd_and_runs_nothing(project, fake_tools, fake_google):
@@ -163,6 +255,29 @@ def test_dry_run_lists_every_step_and_command_with_cwd_and_runs_nothing(project,
     for command in ("$ terraform init", "$ terraform plan", "$ terraform show -json", "$ terraform apply", "$ terraform output -json"):
         assert command in text
     assert text.count("(in cdktf.out/stacks/prod)") >= 5 or text.count("stacks/prod)") >= 5
+
+
+def test_dry_run_of_prod_shows_the_cluster_side_in_order_and_skips_nothing(project, fake_tools, fake_google):
+    env = load_env("prod", project)
+    con = console()
+    deploy(env, yes=True, dry_run=True, root=project, console=con)
+    text = output(con)
+    assert "– skipped" not in text and "│ skipped" not in text, "no step of the dry run is skipped"
+    marks = [
+        "11/18 image", "would build " + naming.image_repository(env),
+        "$ pulumi stack select --create --stack prod --secrets-provider " + naming.pulumi_secrets_provider(env),
+        "$ pulumi preview --stack prod",
+        "15/18 migrations", f"12. Job/{naming.migration_job(env)}", "$ pulumi up --stack prod --yes --non-interactive --skip-preview --exclude",
+        "16/18 pulumi up", "$ pulumi up --stack prod --yes --non-interactive --skip-preview   (in",
+        "17/18 bootstrap", "would port-forward to Service airflow-api-server:8080 and create the pools",
+        "18/18 wait for health", "/api/v2/monitor/health",
+    ]
+    positions = [text.index(mark) for mark in marks]
+    assert positions == sorted(positions), "image, preview, migrations, up, bootstrap, health, in that order"
+    listed = text[text.index("would apply, in this order"):text.index("then leave")]
+    assert listed.index("1. Namespace/airflow") < listed.index("ServiceAccount/airflow") < listed.index(
+        f"Deployment/{naming.cloud_sql_proxy_service(env)}") < listed.index(f"Job/{naming.migration_job(env)}")
+    assert f"state {naming.pulumi_backend_url(env)}" in text
 
 
 def test_failing_terraform_step_stops_the_deploy_with_its_output(project, fake_tools, clients):

@@ -1,4 +1,4 @@
-"""The Cloud Storage and Secret Manager adapters, through Google's client libraries against a loopback server."""
+"""The Cloud Storage, Secret Manager and Cloud KMS adapters, through Google's client libraries against a loopback server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from invoke.exceptions import Exit
 
 from infra import cli
 from infra.errors import UserError
-from infra.gcp_apis import SecretVersionsApi, StateBucketApi
+from infra.gcp_apis import KeyRingApi, SecretVersionsApi, StateBucketApi
 from tests.cli.helpers import closed_port
 
 CREDS = Credentials(token="fixture-access-token")
@@ -50,6 +50,31 @@ def test_a_secret_that_terraform_never_created_is_a_clear_error(fake_google):
     with pytest.raises(UserError) as error:
         SecretVersionsApi(CREDS, endpoint=fake_google.url).has_enabled_version("acme-airflow-prod", "af_prod_jwt_secret")
     assert str(error.value) == "secret af_prod_jwt_secret does not exist in project acme-airflow-prod (was the infrastructure applied?)"
+
+
+RING = "projects/acme-airflow-prod/locations/europe-west1/keyRings/af-pulumi"
+
+
+def test_the_key_ring_is_created_once_through_the_kms_api(fake_google):
+    api = KeyRingApi(CREDS, endpoint=fake_google.url)
+    assert api.ensure(RING) is True
+    assert api.ensure(RING) is False, "an existing ring is left as it is"
+    assert list(fake_google.key_rings) == [RING]
+    calls = [(m, p, r["query"].get("keyRingId")) for m, p, r in fake_google.server.requests]
+    assert calls[:2] == [
+        ("GET", f"/v1/{RING}", None),
+        ("POST", "/v1/projects/acme-airflow-prod/locations/europe-west1/keyRings", ["af-pulumi"]),
+    ]
+
+
+def test_a_key_ring_the_credentials_may_not_read_is_one_line(fake_google):
+    fake_google.kms_forbidden = True
+    with pytest.raises(UserError) as error:
+        KeyRingApi(CREDS, endpoint=fake_google.url).ensure(RING)
+    assert str(error.value) == (
+        f"these credentials may not read key ring {RING}: grant them roles/cloudkms.admin on the project, "
+        "or create it once with `gcloud kms keyrings create af-pulumi --location europe-west1`"
+    )
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,10 @@ def test_deploy_prod_dry_run_prints_the_whole_sequence(tmp_path):
     for command in ("terraform init", "terraform plan", "terraform show -json", "terraform apply", "terraform output -json"):
         assert re.search(rf"\$ {command}.*\(in cdktf.out/stacks/prod\)", text), command
     assert "would check that gs://acme-airflow-prod-tfstate exists" in text
-    assert "is on main" in text and "skipped: k8s/ program not present yet" in text
+    assert "is on main" in text
+    assert "– skipped" not in text and "│ skipped" not in text, "no step of a dry run is skipped"
+    for command in ("pulumi stack select --create", "pulumi preview", "pulumi up"):
+        assert re.search(rf"\$ {command}.*\(in k8s\)", text), command
     assert re.search(r"render cluster side\n  ✓ done in [0-9.]+ s: \d+ objects from chart airflow-1.22.0, valid for Kubernetes 1.33", text)
     # A clone without a remote: the dry run goes on, and says a real deploy would be refused.
     assert "warning: this clone has no remote 'origin': HEAD is checked against the local main only" in text

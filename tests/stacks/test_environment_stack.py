@@ -23,7 +23,7 @@ RESOURCE_TYPES = {
     "google_sql_database", "google_sql_user", "google_storage_bucket", "google_storage_bucket_iam_member",
     "google_logging_project_bucket_config", "google_logging_project_sink", "google_secret_manager_secret",
     "google_secret_manager_secret_iam_member", "google_artifact_registry_repository",
-    "google_artifact_registry_repository_iam_member",
+    "google_artifact_registry_repository_iam_member", "google_kms_crypto_key",
 }
 
 

@@ -34,7 +34,7 @@ def test_nat_gives_the_node_subnet_egress(stack):
 
 
 def test_private_service_access_range_is_reserved_for_cloud_sql(stack):
-    address = stack.one("google_compute_global_address")
+    address = stack.one("google_compute_global_address", "network/psa-range")
     psa = stack.env.network.private_service_access_cidr
     assert (address["purpose"], address["address_type"]) == ("VPC_PEERING", "INTERNAL")
     assert f"{address['address']}/{address['prefix_length']}" == str(psa)
