@@ -77,7 +77,7 @@ def step_credentials(run) -> str:
 
     project, location, name = (run.output(key) for key in ("project_id", "cluster_location", "cluster_name"))
     cluster, creds = gke.cluster_credentials(run.clients.get_cluster_api(), run.clients.creds(), project, location, name)
-    run.kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), run.root / "cdktf.out" / "kube" / f"{run.env.name}.yaml")
+    run.kubeconfig = gke.write_kubeconfig(gke.kubeconfig(creds), gke.kubeconfig_file(run.root, run.env.name))
     auth = "a token valid for about an hour (gke-gcloud-auth-plugin not found)" if creds.token else gke.AUTH_PLUGIN
     return f"{cluster.get('status')} {cluster.get('currentMasterVersion')} at {creds.server}; kubeconfig {display_path(run.kubeconfig)} ({auth})"
 
@@ -158,16 +158,14 @@ def step_up(run, skip_k8s: bool) -> str:
 def step_bootstrap(run, skip_k8s: bool) -> str:
     if skip_k8s:
         raise Skipped("--skip-k8s")
+    from infra.bootstrap import bootstrap_gke, secret_manager_reader
+
     env = run.env
-    if run.dry_run:
-        _say(run, f"would port-forward to Service {naming.API_SERVER_SERVICE}:{naming.API_SERVER_PORT} and create the pools, "
-                  f"variables and connections environments/{env.name}.yaml declares (values from Secret Manager), "
-                  "then wait for the first canary run")
-        return "would bootstrap (dry run)"
-    bootstrap = run.clients.bootstrap
-    if bootstrap is None:
-        from infra.bootstrap import bootstrap_gke as bootstrap  # written alongside; loaded only by a real deploy
-    result = bootstrap(env, kubeconfig=run.kubeconfig, console=run.console, dry_run=False, secrets=run.clients.get_secrets())
+    bootstrap = run.clients.bootstrap or bootstrap_gke
+    if run.dry_run:  # prints the pools, variables and connections it would sync; reads and changes nothing
+        return bootstrap(env, kubeconfig=run.kubeconfig, console=run.console, dry_run=True)
+    secrets = secret_manager_reader(env, run.clients.get_secrets())
+    result = bootstrap(env, kubeconfig=run.kubeconfig, console=run.console, dry_run=False, secrets=secrets)
     return str(result) if result else "bootstrapped"
 
 

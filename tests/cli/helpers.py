@@ -10,7 +10,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tests.loopback import JsonApi
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -203,14 +203,16 @@ def test_first_deploy_creates_the_projects_key_ring_once(project, fake_tools, cl
     assert "created the key ring" not in output(con) and len(fake_google.key_rings) == 1
 
 
-def test_bootstrap_and_health_reach_the_api_server_through_the_written_kubeconfig(project, fake_tools, clients, airflow_api):
+def test_bootstrap_and_health_reach_the_api_server_through_the_written_kubeconfig(project, fake_tools, clients, airflow_api, fake_google):
     env = load_env("dev", project)
     con = console()
     deploy(env, yes=True, root=project, clients=clients, console=con)
     kubeconfig = project / "cdktf.out" / "kube" / "dev.yaml"
     (call,) = clients.bootstrap.calls
     assert call["env"] == "dev" and call["kubeconfig"] == kubeconfig and call["dry_run"] is False
-    assert call["secrets"] is clients.secrets, "bootstrap reads connection values from Secret Manager"
+    # Connection passwords come from the environment's project in Secret Manager, through the deploy's client.
+    fake_google.versions["af_dev_connections-warehouse"] = [b"not-in-yaml"]
+    assert call["secrets"]("af_dev_connections-warehouse", "bootstrap.connections[0].password_secret")[0] == "not-in-yaml"
     assert airflow_api.forwarded == [("dev", kubeconfig)]
     assert f"healthy at {airflow_api.url}" in output(con)
 
@@ -269,7 +271,8 @@ def test_dry_run_of_prod_shows_the_cluster_side_in_order_and_skips_nothing(proje
         "$ pulumi preview --stack prod",
         "15/18 migrations", f"12. Job/{naming.migration_job(env)}", "$ pulumi up --stack prod --yes --non-interactive --skip-preview --exclude",
         "16/18 pulumi up", "$ pulumi up --stack prod --yes --non-interactive --skip-preview   (in",
-        "17/18 bootstrap", "would port-forward to Service airflow-api-server:8080 and create the pools",
+        "17/18 bootstrap", "would port-forward to a Ready pod behind Service airflow/airflow-api-server",
+        f"would ensure the FAB service user {naming.BOOTSTRAP_USER}", "would create or update pools: system_canary",
         "18/18 wait for health", "/api/v2/monitor/health",
     ]
     positions = [text.index(mark) for mark in marks]
