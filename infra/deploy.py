@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from infra import deploy_cluster, secret_values
+from infra import deploy_cluster, naming, secret_values
 from infra.deploy_checks import check_credentials, check_git_state, protection_message
 from infra.config import ROOT, Environment
 from infra.errors import UserError
@@ -309,8 +309,19 @@ def step_secrets(run: Run) -> str:
             created.append(key)
         else:
             raise UserError(f"secret {secret_id} has no value and the toolkit cannot generate one: add a version to it")
+    # The sign-in client is made by a person in the console, never generated: say so here, not as a
+    # traceback from inside the Pulumi program minutes later.
+    oauth = (naming.oauth_client_id_secret(run.env), naming.oauth_client_secret_secret(run.env))
+    missing = [secret_id for secret_id in oauth if not api.has_enabled_version(project, secret_id)]
+    if missing:
+        raise UserError(
+            f"the Google sign-in client of {run.env.name} is not in Secret Manager ({', '.join(missing)} has no version): "
+            f"create the OAuth client (README, Google sign-in), then `gcloud secrets versions add {missing[0]} "
+            f"--project {project} --data-file=-`"
+        )
+    present.append("oauth client")
     parts = ([f"generated {', '.join(created)}"] if created else []) + ([f"already set: {', '.join(present)}"] if present else [])
-    return "; ".join(parts) or "no secrets in the outputs"
+    return "; ".join(parts)
 
 
 # --- Commands ------------------------------------------------------------------------------------------

@@ -173,6 +173,10 @@ class FakeGoogle:
 @pytest.fixture
 def fake_google():
     google = FakeGoogle()
+    # The OAuth client is added by a person (README); every other Airflow secret starts empty.
+    for env_name in ("dev", "qa", "prod"):
+        for purpose in ("oauth_client_id", "oauth_client_secret"):
+            google.versions[f"af_{env_name}_{purpose}"] = [f"{purpose}-of-{env_name}".encode()]
     yield google
     google.server.close()
 

@@ -61,7 +61,8 @@ def test_deploy_generates_each_missing_secret_once_and_never_prints_it(project, 
     con = console()
     env = load_env("prod", project)
     deploy(env, yes=True, root=project, clients=clients, console=con)
-    assert sorted(fake_google.versions) == ["af_prod_api_secret_key", "af_prod_fernet_key", "af_prod_jwt_secret"]
+    generated = sorted(name for name in fake_google.versions if "oauth" not in name)
+    assert generated == ["af_prod_api_secret_key", "af_prod_fernet_key", "af_prod_jwt_secret"]
     fernet_key = fake_google.versions["af_prod_fernet_key"][0]
     Fernet(fernet_key)  # Airflow's fernet key must be a valid Fernet key
     for name in ("af_prod_jwt_secret", "af_prod_api_secret_key"):
@@ -71,6 +72,18 @@ def test_deploy_generates_each_missing_secret_once_and_never_prints_it(project, 
 
     deploy(env, yes=True, root=project, clients=clients, console=console())
     assert all(len(v) == 1 for v in fake_google.versions.values()), "a second deploy keeps existing secrets"
+
+
+def test_a_missing_sign_in_client_stops_the_deploy_at_the_secrets_step_with_the_command_to_add_it(project, fake_tools, clients, fake_google):
+    del fake_google.versions["af_prod_oauth_client_secret"]
+    con = console()
+    with pytest.raises(Exit) as exit_info:
+        cli.guarded(deploy, load_env("prod", project), yes=True, root=project, clients=clients, console=con)
+    message = str(exit_info.value.message)
+    assert "af_prod_oauth_client_secret has no version" in message
+    assert "gcloud secrets versions add af_prod_oauth_client_secret --project acme-airflow-prod" in message
+    assert "Traceback" not in output(con)
+    assert fake_tools.commands("pulumi") == [], "the cluster side never starts without the sign-in client"
 
 
 def fake_auth_plugin(bindir, token="token-from-the-plugin"):
