@@ -3,6 +3,8 @@
 deploy: validate → synth → policy gate → init → plan → show summary → confirm → apply (the saved plan
 file) → read outputs → secrets → image → cluster credentials → render cluster side → pulumi preview →
 migrations → pulumi up → bootstrap → wait for health (the cluster-side steps are in deploy_cluster.py).
+destroy: validate → synth → init → plan → show summary → confirm → read outputs → cluster credentials →
+cluster side (`pulumi destroy` while the cluster answers, then the stack's state) → apply.
 Every step is shown with its duration; a failing step stops the sequence with the failing command's
 output on screen. `--dry-run` runs every check (configuration, git state, synthesis, policy) and prints
 each command with its working directory instead of running it.
@@ -51,7 +53,10 @@ DEPLOY_STEPS = (
     "bootstrap",
     "wait for health",
 )
-DESTROY_STEPS = ("validate", "synth", "init", "plan", "show summary", "confirm", "apply")
+DESTROY_STEPS = (
+    "validate", "synth", "init", "plan", "show summary", "confirm",
+    "read outputs", "cluster credentials", "cluster side", "apply",
+)
 
 
 @dataclass
@@ -283,6 +288,15 @@ def step_outputs(run: Run) -> str:
     return f"cluster {output(run, 'cluster_name')} in {output(run, 'cluster_location')}, database {outputs.get('sql_instance_name')}"
 
 
+def step_destroy_outputs(run: Run) -> str:
+    """Destroy reads outputs too, but an environment whose apply never finished may have none."""
+    outputs = run.tf.output_json(run.stack.stack_dir)
+    if outputs is None:
+        return "would read the stack's outputs (dry run)"
+    run.outputs = outputs
+    return f"cluster {outputs['cluster_name']}" if "cluster_name" in outputs else "no cluster in the terraform state"
+
+
 def output(run: Run, name: str) -> Any:
     """A terraform output the next steps need; missing means the configuration that adds it was never applied."""
     if name not in run.outputs:
@@ -409,6 +423,14 @@ def destroy(
     steps.run("plan", lambda: step_plan(run, None, destroy=True))
     steps.run("show summary", lambda: step_summary(run))
     steps.run("confirm", lambda: confirm(run, "destroy", yes=yes), interactive=True)
+    # The cluster side goes first, while the cluster still answers (see deploy_cluster.step_destroy).
+    steps.run("read outputs", lambda: step_destroy_outputs(run))
+    if dry_run or "cluster_name" in run.outputs:
+        steps.run("cluster credentials", lambda: deploy_cluster.step_credentials(run))
+        steps.run("cluster side", lambda: deploy_cluster.step_destroy(run))
+    else:
+        steps.skip("cluster credentials", "no cluster in the terraform state")
+        steps.skip("cluster side", "no cluster in the terraform state")
     steps.run("apply", lambda: step_apply(run, "destroyed (the state bucket is kept)"))
     steps.finish()
     return 0

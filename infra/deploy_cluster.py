@@ -183,3 +183,23 @@ def step_health(run, skip_k8s: bool) -> str:
         from infra.kube import api_server
     with api_server(run.env, run.kubeconfig) as url:
         return wait_healthy(url, console=run.console)
+
+
+def step_destroy(run) -> str:
+    """`invoke destroy`, before terraform deletes the cluster: `pulumi destroy`, then the stack's state.
+
+    Deleting the Ingress first lets GKE's controller release the load balancer it created (forwarding
+    rule, proxies, backends): deleting the cluster under it would leave them billed and orphaned.
+    """
+    env = run.env
+    if not run.dry_run and "cluster_name" not in run.outputs:
+        return "no cluster in the terraform state: nothing on the cluster side"
+    program, runner = program_dir(run), pulumi(run)
+    names = runner.stack_names(program)
+    if names is not None and env.name not in names:
+        return f"no pulumi stack {env.name} in {naming.pulumi_backend_url(env)}: nothing on the cluster side"
+    runner.run(["stack", "select", "--stack", env.name, "--non-interactive"], program)
+    runner.destroy(program, env.name, kubeconfig=run.kubeconfig)
+    runner.remove_stack(program, env.name)
+    done = f"deleted every object of stack {env.name} and its state in {naming.pulumi_backend_url(env)}"
+    return f"would have {done}" if run.dry_run else done

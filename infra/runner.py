@@ -215,6 +215,24 @@ class PulumiRunner(Runner):
             args += ["--exclude", urn]
         return self.run(args, program_dir, stream=True, extra_env=extra)
 
+    def stack_names(self, program_dir: Path) -> list[str] | None:
+        """The program's stacks in the current backend (None in a dry run)."""
+        result = self.run(["stack", "ls", "--json"], program_dir, quiet=True)
+        if result.dry_run:
+            return None
+        try:
+            return [stack["name"] for stack in json.loads(result.stdout or "[]")]
+        except (json.JSONDecodeError, TypeError, KeyError):
+            raise UserError(f"`pulumi stack ls --json` printed no list of stacks (in {display_path(program_dir)}): run it there by hand to see why") from None
+
+    def destroy(self, program_dir: Path, stack: str, *, kubeconfig: Path | None = None) -> Result:
+        extra = {"KUBECONFIG": str(kubeconfig)} if kubeconfig else None
+        return self.run(["destroy", "--stack", stack, "--yes", "--non-interactive", "--skip-preview"], program_dir, stream=True, extra_env=extra)
+
+    def remove_stack(self, program_dir: Path, stack: str) -> Result:
+        """Delete the (empty) stack's state and history from the backend."""
+        return self.run(["stack", "rm", stack, "--yes", "--non-interactive"], program_dir)
+
     def stack_outputs(self, program_dir: Path, stack: str) -> dict | None:
         result = self.run(["stack", "output", "--json", "--stack", stack], program_dir, quiet=True)
         return None if result.dry_run else _json(result.stdout, "pulumi stack output --json", program_dir)

@@ -505,14 +505,35 @@ def test_forced_destroy_still_refuses_while_deletion_protection_is_on(project, f
     assert fake_tools.commands() == []
 
 
-def test_destroy_plans_a_destroy_and_applies_that_plan(project, fake_tools, monkeypatch):
+def test_destroy_plans_a_destroy_and_applies_that_plan(project, fake_tools, clients):
     con = console()
-    assert destroy(load_env("dev", project), yes=True, root=project, console=con) == 0
+    assert destroy(load_env("dev", project), yes=True, root=project, clients=clients, console=con) == 0
     tf = [c["argv"] for c in fake_tools.commands("terraform")]
-    assert [a[0] for a in tf] == ["init", "plan", "show", "apply"]
+    assert [a[0] for a in tf] == ["init", "plan", "show", "output", "apply"]
     assert "-destroy" in tf[1]
     plan_out = next(a for a in tf[1] if a.startswith("-out=")).split("=", 1)[1]
-    assert tf[3][-1] == plan_out
+    assert tf[4][-1] == plan_out
+
+
+def test_destroy_empties_the_cluster_side_before_terraform_deletes_the_cluster(project, fake_tools, clients):
+    # The Ingress must go while the cluster answers: GKE's controller then releases the load balancer it made.
+    env = load_env("dev", project)
+    destroy(env, yes=True, root=project, clients=clients, console=console())
+    order = [" ".join([c["tool"], *c["argv"][:2]]) if c["argv"][0] == "stack" else f"{c['tool']} {c['argv'][0]}"
+             for c in fake_tools.commands()]
+    assert order.index("pulumi destroy") < order.index("pulumi stack rm") < order.index("terraform apply"), order
+    (call,) = [c for c in fake_tools.commands("pulumi") if c["argv"][0] == "destroy"]
+    assert call["kubeconfig"] == str(project / "cdktf.out" / "kube" / "dev.yaml")
+    assert call["env"]["PULUMI_BACKEND_URL"] == naming.pulumi_backend_url(env)
+
+
+def test_destroy_of_an_environment_without_a_pulumi_stack_touches_no_cluster_side(project, fake_tools, clients):
+    fake_tools.env("FAKE_PULUMI_STACKS", "[]")
+    con = console()
+    destroy(load_env("dev", project), yes=True, root=project, clients=clients, console=con)
+    assert [c["argv"][:2] for c in fake_tools.commands("pulumi")] == [["stack", "ls"]]
+    assert "no pulumi stack dev" in output(con)
+    assert fake_tools.commands("terraform")[-1]["argv"][0] == "apply"
 
 
 def test_destroy_without_terminal_or_yes_fails_at_once(project, fake_tools, monkeypatch):
