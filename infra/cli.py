@@ -99,7 +99,7 @@ def destroy(env_name: str, *, yes: bool, dry_run: bool, force: bool, purge: bool
         return destroy_local(env, purge=purge, dry_run=dry_run)
     if purge:
         raise UserError("--purge applies to the local environment only")
-    from infra.deploy import destroy as destroy_gke
+    from infra.destroy import destroy as destroy_gke
 
     return destroy_gke(env, yes=yes, dry_run=dry_run, force=force)
 

@@ -1,10 +1,9 @@
-"""`invoke deploy ENV` and `invoke destroy ENV` for GCP environments: one boring, step-by-step sequence.
+"""`invoke deploy ENV` for GCP environments: one boring, step-by-step sequence.
 
 deploy: validate → synth → policy gate → init → plan → show summary → confirm → apply (the saved plan
 file) → read outputs → secrets → image → cluster credentials → render cluster side → pulumi preview →
 migrations → pulumi up → bootstrap → wait for health (the cluster-side steps are in deploy_cluster.py).
-destroy: validate → synth → init → plan → show summary → confirm → read outputs → cluster credentials →
-cluster side (`pulumi destroy` while the cluster answers, then the stack's state) → apply.
+`invoke destroy ENV` is in destroy.py.
 Every step is shown with its duration; a failing step stops the sequence with the failing command's
 output on screen. `--dry-run` runs every check (configuration, git state, synthesis, policy) and prints
 each command with its working directory instead of running it.
@@ -25,7 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from infra import deploy_cluster, naming, secret_values
-from infra.deploy_checks import check_credentials, check_git_state, protection_message
+from infra.deploy_checks import check_credentials, check_git_state
 from infra.config import ROOT, Environment
 from infra.errors import UserError
 from infra.plan import Stack, check_plan_fresh, synthesize, write_plan_meta
@@ -52,10 +51,6 @@ DEPLOY_STEPS = (
     "pulumi up",
     "bootstrap",
     "wait for health",
-)
-DESTROY_STEPS = (
-    "validate", "synth", "init", "plan", "show summary", "confirm",
-    "read outputs", "cluster credentials", "cluster side", "apply",
 )
 
 
@@ -288,15 +283,6 @@ def step_outputs(run: Run) -> str:
     return f"cluster {output(run, 'cluster_name')} in {output(run, 'cluster_location')}, database {outputs.get('sql_instance_name')}"
 
 
-def step_destroy_outputs(run: Run) -> str:
-    """Destroy reads outputs too, but an environment whose apply never finished may have none."""
-    outputs = run.tf.output_json(run.stack.stack_dir)
-    if outputs is None:
-        return "would read the stack's outputs (dry run)"
-    run.outputs = outputs
-    return f"cluster {outputs['cluster_name']}" if "cluster_name" in outputs else "no cluster in the terraform state"
-
-
 def output(run: Run, name: str) -> Any:
     """A terraform output the next steps need; missing means the configuration that adds it was never applied."""
     if name not in run.outputs:
@@ -385,52 +371,5 @@ def deploy(
     steps.run("pulumi up", lambda: deploy_cluster.step_up(run, skip_k8s))
     steps.run("bootstrap", lambda: deploy_cluster.step_bootstrap(run, skip_k8s))
     steps.run("wait for health", lambda: deploy_cluster.step_health(run, skip_k8s))
-    steps.finish()
-    return 0
-
-
-def destroy(
-    env: Environment,
-    *,
-    yes: bool = False,
-    dry_run: bool = False,
-    force: bool = False,
-    root: Path = ROOT,
-    clients: Clients | None = None,
-    console: Console | None = None,
-) -> int:
-    console = console or make_console()
-    if env.protected and not force:
-        hint = protection_message(env)
-        raise UserError(
-            f"{env.name} is protected: destroying it needs --force" + (f"; and {hint}" if hint else "")
-        )
-    require_answerable(env, "destroy", yes, dry_run)
-    run = Run(env, root, dry_run, console, clients or Clients())
-    steps = Steps(console, f"destroy {env.name}" + (" (dry run: nothing is changed)" if dry_run else ""), DESTROY_STEPS)
-
-    def validate() -> str:
-        if env.gcp is None:
-            raise UserError(f"environment {env.name} has runtime {env.runtime}: it has no GCP infrastructure")
-        hint = protection_message(env)
-        if env.gke.deletion_protection or env.database.deletion_protection:
-            raise UserError(f"cannot destroy {env.name}: {hint}")
-        return "deletion protection is off" + (f"; note: {hint}" if hint else "")
-
-    steps.run("validate", validate)
-    steps.run("synth", lambda: step_synth(run))
-    steps.run("init", lambda: (run.tf.init(run.stack.stack_dir), f"state in gs://{env.gcp.state_bucket}")[1])
-    steps.run("plan", lambda: step_plan(run, None, destroy=True))
-    steps.run("show summary", lambda: step_summary(run))
-    steps.run("confirm", lambda: confirm(run, "destroy", yes=yes), interactive=True)
-    # The cluster side goes first, while the cluster still answers (see deploy_cluster.step_destroy).
-    steps.run("read outputs", lambda: step_destroy_outputs(run))
-    if dry_run or "cluster_name" in run.outputs:
-        steps.run("cluster credentials", lambda: deploy_cluster.step_credentials(run))
-        steps.run("cluster side", lambda: deploy_cluster.step_destroy(run))
-    else:
-        steps.skip("cluster credentials", "no cluster in the terraform state")
-        steps.skip("cluster side", "no cluster in the terraform state")
-    steps.run("apply", lambda: step_apply(run, "destroyed (the state bucket is kept)"))
     steps.finish()
     return 0

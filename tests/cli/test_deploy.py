@@ -16,7 +16,8 @@ from cryptography.fernet import Fernet
 from invoke.exceptions import Exit
 
 from infra import cli, naming
-from infra.deploy import DEPLOY_STEPS, deploy, destroy
+from infra.deploy import DEPLOY_STEPS, deploy
+from infra.destroy import destroy
 from infra.errors import UserError
 from tests.cli.helpers import FIXTURES, console, git, load_env, output
 
