@@ -99,23 +99,31 @@ class StateBucketApi:
             raise UserError(f"creating state bucket gs://{bucket} in {project}: {_message(exc)}") from None
 
 
-class SecretVersionsApi:
-    """Secret Manager through google-cloud-secret-manager (REST transport); the client is built on first use."""
+class _LazyClient:
+    """A Google client library client over REST, built on first use (so importing this module stays cheap)."""
 
     def __init__(self, credentials: Any = None, *, endpoint: str | None = None):
         self.credentials = credentials
         self.endpoint = endpoint
         self._client = None
 
+    def _make(self, credentials: Any, options: dict | None):
+        raise NotImplementedError
+
     @property
     def client(self):
         if self._client is None:
-            from google.cloud import secretmanager
-
-            self._client = secretmanager.SecretManagerServiceClient(
-                credentials=_credentials(self.credentials), transport="rest", client_options=_options(self.endpoint)
-            )
+            self._client = self._make(_credentials(self.credentials), _options(self.endpoint))
         return self._client
+
+
+class SecretVersionsApi(_LazyClient):
+    """Secret Manager through google-cloud-secret-manager (REST transport)."""
+
+    def _make(self, credentials, options):
+        from google.cloud import secretmanager
+
+        return secretmanager.SecretManagerServiceClient(credentials=credentials, transport="rest", client_options=options)
 
     def has_enabled_version(self, project: str, secret_id: str) -> bool:
         from google.api_core import exceptions
@@ -159,23 +167,13 @@ class SecretVersionsApi:
         return version.payload.data.decode(), version.name
 
 
-class KeyRingApi:
-    """Cloud KMS key rings through google-cloud-kms (REST transport); the client is built on first use."""
+class KeyRingApi(_LazyClient):
+    """Cloud KMS key rings through google-cloud-kms (REST transport)."""
 
-    def __init__(self, credentials: Any = None, *, endpoint: str | None = None):
-        self.credentials = credentials
-        self.endpoint = endpoint
-        self._client = None
+    def _make(self, credentials, options):
+        from google.cloud import kms_v1
 
-    @property
-    def client(self):
-        if self._client is None:
-            from google.cloud import kms_v1
-
-            self._client = kms_v1.KeyManagementServiceClient(
-                credentials=_credentials(self.credentials), transport="rest", client_options=_options(self.endpoint)
-            )
-        return self._client
+        return kms_v1.KeyManagementServiceClient(credentials=credentials, transport="rest", client_options=options)
 
     def ensure(self, key_ring: str) -> bool:
         """Create `projects/<p>/locations/<l>/keyRings/<name>` unless it exists; True when it was created."""
