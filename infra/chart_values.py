@@ -15,7 +15,7 @@ import json
 
 from infra import naming, signin
 from infra.airflow_config import GKE_SCRATCH, GOOGLE_FRONT_ENDS, AirflowSettings, Component, build
-from infra.config import Environment, Resources
+from infra.config import ROOT, Environment, Resources
 from infra.image import content_tag
 
 # Builder component name → the chart's values key.
@@ -29,6 +29,7 @@ SECRET_OPTIONS = {
 # Options the chart computes itself from other values (kept out of `config` so there is one source).
 CHART_OWNED = {("core", "executor"), ("dag_processor", "dag_bundle_config_list")}
 
+LOCAL_SETTINGS = ROOT / "dags" / "airflow_local_settings.py"
 UID = 50000  # the official image's `airflow` user
 POD_SECURITY = {
     "runAsNonRoot": True,
@@ -146,6 +147,9 @@ def chart_values(env: Environment, settings: AirflowSettings | None = None) -> d
         "migrateDatabaseJob": {"enabled": False, "useHelmHooks": False, "serviceAccount": {"create": False}},
         # No fixed user on GKE: people sign in with Google (apiServer.apiServerConfig).
         "createUserJob": {"enabled": False, "useHelmHooks": False, "serviceAccount": {"create": False}},
+        # The same hook the local runtime loads from the DAGs folder (quiet probe logs); the chart mounts it
+        # into every component as $AIRFLOW_HOME/config/airflow_local_settings.py, which Airflow imports.
+        "airflowLocalSettings": LOCAL_SETTINGS.read_text(),
         "securityContexts": {"pod": POD_SECURITY, "containers": CONTAINER_SECURITY},
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_SIZE}}],
         "volumeMounts": [{"name": "scratch", "mountPath": GKE_SCRATCH}],

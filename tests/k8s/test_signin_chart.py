@@ -67,3 +67,18 @@ def test_links_and_redirects_name_the_public_host_and_internal_only_has_none(ren
     assert rendered["qa"].env.airflow.ui.host is None
     qa = rendered["qa"].airflow_cfg()
     assert not qa.has_section("api") or "base_url" not in qa["api"]
+
+
+def test_every_component_loads_the_local_settings_hook_that_keeps_probe_lines_out_of_the_log(manifests: Manifests):
+    # The same file the local runtime imports from the DAGs folder; Airflow imports it from $AIRFLOW_HOME/config.
+    from infra.chart_values import LOCAL_SETTINGS
+
+    for deployment in ("airflow-scheduler", "airflow-dag-processor", "airflow-api-server"):
+        pod = manifests.get("Deployment", deployment)["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        home = _env_vars(container)["AIRFLOW_HOME"]["value"]
+        mounts = [m for m in container["volumeMounts"] if m["mountPath"] == f"{home}/config/airflow_local_settings.py"]
+        assert mounts, f"{manifests.env.name}: {deployment} does not mount airflow_local_settings.py"
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mounts[0]["name"]]
+        data = manifests.get("ConfigMap", volume["configMap"]["name"])["data"][mounts[0]["subPath"]]
+        assert data == LOCAL_SETTINGS.read_text().removesuffix("\n")
