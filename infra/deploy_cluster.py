@@ -114,6 +114,7 @@ def step_preview(run, skip_k8s: bool) -> str:
         write_inputs(inputs_file(run), {"sql_connection_name": run.output("sql_connection_name"), "image_tag": env.kubernetes.image.tag})
     _say(run, f"state {naming.pulumi_backend_url(env)}, secrets encrypted with {naming.pulumi_secrets_provider(env)}")
     runner = pulumi(run)
+    runner.require_version(program)
     runner.select_stack(program, env.name, secrets_provider=naming.pulumi_secrets_provider(env))
     runner.preview(program, env.name)
     return f"would preview stack {env.name}" if run.dry_run else f"previewed stack {env.name}"

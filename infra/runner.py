@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -182,6 +183,10 @@ class TerraformRunner(Runner):
         return {name: item.get("value") if isinstance(item, dict) else item for name, item in raw.items()}
 
 
+# `pulumi up --exclude`, which the migrations step runs, arrived in pulumi 3.158.0.
+PULUMI_MIN_VERSION = (3, 158, 0)
+
+
 class PulumiRunner(Runner):
     """The pulumi CLI for the cluster-side program in k8s/; never interactive.
 
@@ -197,6 +202,23 @@ class PulumiRunner(Runner):
 
     def __init__(self, console: Console | None = None, *, dry_run: bool = False, env: dict[str, str] | None = None):
         super().__init__(console, dry_run=dry_run, env={"PULUMI_SKIP_UPDATE_CHECK": "true", **(env or {})})
+
+    def require_version(self, program_dir: Path) -> str | None:
+        """The CLI's version; one line when it is older than the deploy needs (None in a dry run)."""
+        result = self.run(["version"], program_dir, quiet=True)
+        if result.dry_run:
+            return None
+        text = result.stdout.strip()
+        found = re.match(r"v?(\d+)\.(\d+)\.(\d+)", text)
+        if not found:
+            raise UserError(f"`pulumi version` printed {text[:80]!r}, not a version: check PULUMI_BIN or the pulumi on PATH")
+        if tuple(int(part) for part in found.groups()) < PULUMI_MIN_VERSION:
+            wanted = ".".join(map(str, PULUMI_MIN_VERSION))
+            raise UserError(
+                f"pulumi {text} is too old: the migrations step needs `pulumi up --exclude` (pulumi {wanted} or later); "
+                f"{self.install_hint}"
+            )
+        return text
 
     def select_stack(self, program_dir: Path, stack: str, *, secrets_provider: str) -> Result:
         """Select the stack, creating it on the first deploy with its Cloud KMS secrets provider."""

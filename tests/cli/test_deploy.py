@@ -46,7 +46,7 @@ def test_deploy_runs_every_step_in_order_and_applies_the_saved_plan(project, fak
     assert "– skipped" not in text and "│ skipped" not in text, "a first deploy runs every step"
     assert "Apply complete!" in text, "terraform apply's output is shown as it runs"
     pulumi = [" ".join(c["argv"][:2]) for c in fake_tools.commands("pulumi")]
-    assert pulumi == ["stack select", "preview --stack", "up --stack", "up --stack", "stack output"]
+    assert pulumi == ["version", "stack select", "preview --stack", "up --stack", "up --stack", "stack output"]
 
 
 def test_first_deploy_creates_the_state_bucket_and_says_so(project, fake_tools, clients, fake_google):
@@ -156,7 +156,7 @@ def test_cluster_side_runs_the_environments_stack_with_its_backend_and_kms_secre
         assert command["cwd"] == str(project / "k8s")
         assert command["env"]["PULUMI_BACKEND_URL"] == naming.pulumi_backend_url(env) == "gs://acme-airflow-dev-tfstate/pulumi"
         assert command["env"]["PULUMI_PYTHON_CMD"] == sys.executable, "the program runs on the toolkit's interpreter"
-    select = commands[0]["argv"]
+    select = commands[1]["argv"]  # after `pulumi version`
     assert select[:3] == ["stack", "select", "--create"] and select[select.index("--stack") + 1] == "dev"
     assert select[select.index("--secrets-provider") + 1] == naming.pulumi_secrets_provider(env) == (
         "gcpkms://projects/acme-airflow-dev/locations/europe-west1/keyRings/af-pulumi/cryptoKeys/af-dev-pulumi")
@@ -248,8 +248,15 @@ def test_a_failing_pulumi_step_stops_the_deploy_before_migrations(project, fake_
         cli.guarded(deploy, load_env("dev", project), yes=True, root=project, clients=clients, console=con)
     assert "pulumi stack select" in str(exit_info.value.message) and "exit code 255" in str(exit_info.value.message)
     assert "PermissionDenied" in output(con), "pulumi's own error is shown"
-    assert [c["argv"][0] for c in fake_tools.commands("pulumi")] == ["stack"], "nothing runs after the failure"
+    assert [c["argv"][0] for c in fake_tools.commands("pulumi")] == ["version", "stack"], "nothing runs after the failure"
     assert clients.bootstrap.calls == []
+
+
+def test_a_pulumi_too_old_for_the_migrations_step_is_refused_before_it_touches_the_stack(project, fake_tools, clients):
+    fake_tools.env("FAKE_PULUMI_VERSION", "v3.150.0")
+    with pytest.raises(UserError, match=r"pulumi v3.150.0 is too old: the migrations step needs `pulumi up --exclude` \(pulumi 3.158.0 or later\)"):
+        deploy(load_env("dev", project), yes=True, root=project, clients=clients, console=console())
+    assert [c["argv"] for c in fake_tools.commands("pulumi")] == [["version"]]
 
 
 def test_skip_k8s_stops_before_the_cluster_side(project, fake_tools, clients):
