@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci import UNDER_CI
 from tests.loopback import Loopback, QuietHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,7 +250,7 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
-    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+    if not UNDER_CI:
         return
     missing = [f"{f}::{name}" for f in GUARDED for name in _test_names(ROOT / f) if f"{f}::{name}" not in _passed]
     if missing:

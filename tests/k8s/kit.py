@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import configparser
-import os
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
 from infra import helm
 from infra.config import load_environment
 from infra.errors import UserError
+from tests.ci import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 GCP_ENVS = ("dev", "qa", "prod")
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require_helm_and_chart() -> None:
@@ -25,9 +23,7 @@ def require_helm_and_chart() -> None:
         helm.helm_bin()
         helm.chart_package(load_environment("prod").kubernetes.chart)
     except UserError as exc:
-        if CI:
-            pytest.fail(f"CI needs helm and the pinned chart: {exc}")
-        pytest.skip(str(exc))
+        missing("helm and the pinned chart", str(exc))
 
 
 class Manifests:
