@@ -8,43 +8,21 @@ infra/chart_values.py (security contexts, resources, probes, read-only root file
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from infra.config import ROOT, Environment
 from infra.errors import UserError
+from infra.policy import Finding, Verdict, checkov_reports
 
 K8S_CONFIG = ROOT / ".checkov-k8s.yaml"
 
 
-@dataclass(frozen=True)
-class Finding:
-    check_id: str
-    name: str
-    resource: str  # Kind/name, as the manifests and their diff name objects
-
-
-@dataclass
-class ManifestPolicy:
+@dataclass(kw_only=True)
+class ManifestPolicy(Verdict):
     """checkov's verdict on one environment's rendered manifests."""
 
     folder: Path
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    resources: set[str] = field(default_factory=set)
-    failures: list[Finding] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0 and not self.problems
-
-    def counts(self) -> str:
-        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
 
 
 def _resource(check: dict) -> str:
@@ -55,19 +33,9 @@ def _resource(check: dict) -> str:
 
 def run_checkov_k8s(folder: Path, *, config: Path = K8S_CONFIG) -> ManifestPolicy:
     """checkov's kubernetes framework over one folder of rendered manifests."""
-    from infra.policy import ensure_checkov
-
-    checkov = ensure_checkov()
     verdict = ManifestPolicy(folder=folder)
-    command = [str(checkov), "--framework", "kubernetes", "--config-file", str(config), "-o", "json", "--skip-download",
-               "-d", str(folder.resolve())]
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
-    try:
-        data = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        raise UserError(f"checkov printed no JSON report for {folder}: {done.stdout.strip()[:200] or done.stderr.strip()[:200]}") from None
-    for report in data if isinstance(data, list) else [data]:
+    reports, stderr = checkov_reports("kubernetes", config, ["-d", str(folder.resolve())], what=str(folder))
+    for report in reports:
         results = report.get("results", {})
         for kind, counter in (("passed_checks", "passed"), ("failed_checks", "failed"), ("skipped_checks", "skipped")):
             for check in results.get(kind, []):
@@ -77,8 +45,8 @@ def run_checkov_k8s(folder: Path, *, config: Path = K8S_CONFIG) -> ManifestPolic
                     verdict.failures.append(Finding(check["check_id"], check["check_name"], _resource(check)))
         for error in results.get("parsing_errors", []):
             verdict.problems.append(f"checkov could not parse {error}")
-    if "Failed to run check" in done.stderr:
-        verdict.problems.append("a check crashed (not evaluated): " + done.stderr.split("Failed to run check", 1)[1].splitlines()[0].strip())
+    if "Failed to run check" in stderr:
+        verdict.problems.append("a check crashed (not evaluated): " + stderr.split("Failed to run check", 1)[1].splitlines()[0].strip())
     if not verdict.resources:
         verdict.problems.append("checkov evaluated no object in these manifests (not parsed?)")
     return verdict

@@ -35,14 +35,13 @@ _CRASH_RE = re.compile(r"Failed to run check (\S+) on (\S+):(\S+)")
 class Finding:
     check_id: str
     name: str
-    resource: str  # construct path, e.g. prod/database/instance
+    resource: str  # a stack's construct path (prod/database/instance) or a manifest's Kind/name
 
 
-@dataclass
-class StackPolicy:
-    """checkov's verdict on one synthesized stack."""
+@dataclass(kw_only=True)
+class Verdict:
+    """checkov's counts and findings for one thing it checked (a stack, a folder of manifests)."""
 
-    json_path: Path
     passed: int = 0
     failed: int = 0
     skipped: int = 0
@@ -53,6 +52,16 @@ class StackPolicy:
     @property
     def ok(self) -> bool:
         return self.failed == 0 and not self.problems
+
+    def counts(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+
+
+@dataclass(kw_only=True)
+class StackPolicy(Verdict):
+    """checkov's verdict on one synthesized stack."""
+
+    json_path: Path
 
 
 @dataclass(frozen=True)
@@ -116,28 +125,29 @@ def _construct_paths(json_path: Path) -> dict[str, str]:
     return paths
 
 
-def _reports(stdout: str) -> list[dict]:
+def checkov_reports(framework: str, config: Path, targets: list[str], *, what: str) -> tuple[list[dict], str]:
+    """checkov's JSON reports (one per framework run) and its stderr, where crashed checks are logged."""
+    checkov = ensure_checkov()
+    command = [str(checkov), "--framework", framework, "--config-file", str(config), "-o", "json", "--skip-download", *targets]
+    # BC_SKIP_MAPPING: no call home for guideline links (there is no internet, and none is needed).
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     try:
-        data = json.loads(stdout)
+        data = json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise UserError(f"checkov printed no JSON report: {stdout.strip()[:200] or 'empty output'}") from None
-    return data if isinstance(data, list) else [data]
+        shown = done.stdout.strip()[:200] or done.stderr.strip()[:200] or "empty output"
+        raise UserError(f"checkov printed no JSON report for {what}: {shown}") from None
+    return (data if isinstance(data, list) else [data]), done.stderr
 
 
 def run_checkov(json_paths: list[Path], *, config: Path = CHECKOV_CONFIG) -> PolicyResult:
     """Run checkov over the given cdk.tf.json files; per-stack passed/failed/skipped and problems."""
-    checkov = ensure_checkov()
     paths = [Path(p).resolve() for p in json_paths]
     stacks = {path: StackPolicy(json_path=path) for path in paths}
-    command = [str(checkov), "--framework", "terraform_json", "--config-file", str(config), "-o", "json", "--skip-download"]
-    for path in paths:
-        command += ["-f", str(path)]
-    # BC_SKIP_MAPPING: no call home for guideline links (there is no internet, and none is needed).
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
-
+    targets = [arg for path in paths for arg in ("-f", str(path))]
+    reports, stderr = checkov_reports("terraform_json", config, targets, what=", ".join(map(str, paths)))
     names = {path: _construct_paths(path) for path in paths}
-    for report in _reports(done.stdout):
+    for report in reports:
         results = report.get("results", {})
         for kind, counter in (("passed_checks", "passed"), ("failed_checks", "failed"), ("skipped_checks", "skipped")):
             for check in results.get(kind, []):
@@ -156,7 +166,7 @@ def run_checkov(json_paths: list[Path], *, config: Path = CHECKOV_CONFIG) -> Pol
                     stack.problems.append("checkov could not parse the file")
 
     crashes: dict[Path, list[str]] = defaultdict(list)
-    for check_id, file_name, resource in _CRASH_RE.findall(done.stderr):
+    for check_id, file_name, resource in _CRASH_RE.findall(stderr):
         for path in paths:
             # checkov names files under its working directory as "/<relative path>", others absolutely.
             if str(path).endswith(file_name):
