@@ -116,7 +116,7 @@ class Database(Construct):
             database_roles=list(DATABASE_ROLES),
             depends_on=[identity.service_account],
         )
-        # The stats Job's read-only identity; its SELECT grants come from the bootstrap (read_only_grants).
+        # The stats Job's read-only identity; its SELECT grants are run by the migration Job (k8s/, read_only_grants).
         self.stats_user = SqlUser(
             self,
             "stats-iam-user",

@@ -58,7 +58,7 @@ class StatsIdentity(Construct):
     """The read-only identity of `invoke stats` / `progress` Jobs: its own service account, never Airflow's.
 
     Its database user gets only SELECT on the tables the queries read (`infra.stats.read_only_grants`,
-    run by the bootstrap); here it gets just enough IAM to log in to Cloud SQL.
+    run by the migration Job after `airflow db migrate`); here it gets just enough IAM to log in to Cloud SQL.
     """
 
     def __init__(self, scope: Construct, id_: str, *, config: Environment) -> None:
